@@ -1,0 +1,304 @@
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::{ApiError, error_message_from_body};
+use crate::secret::Secret;
+use crate::server_url::ServerUrl;
+use crate::wire::{
+    AgentTask, ClaimResponse, CompleteRequest, DeregisterRequest, FailRequest, HeartbeatRequest,
+    HeartbeatResponse, PingResultRequest, ProgressRequest, RegisterRequest, RegisterResponse,
+    RuntimeUsageEntry, RuntimeUsageRequest, StatusOk, StoredTaskMessage, TaskMessage,
+    TaskMessagesRequest, TaskStatus, TaskStatusResponse, UpdateResultRequest, Workspace,
+};
+
+/// The Go daemon's per-request timeout.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Error bodies are read up to this size, as the Go client does; a proxy's HTML page
+/// must not end up whole in a log line.
+const MAX_ERROR_BODY: usize = 4096;
+
+/// How much of an unparseable success body is quoted in the error.
+const MALFORMED_BODY_EXCERPT: usize = 200;
+
+/// An async client for the daemon side of the Multica server API (`/api/daemon/*`
+/// plus the workspace list). Cheap to clone; clones share the connection pool.
+#[derive(Debug, Clone)]
+pub struct DaemonClient {
+    http: reqwest::Client,
+    server: ServerUrl,
+    token: Option<Secret>,
+}
+
+impl DaemonClient {
+    /// `user_agent` names the caller, e.g. `multica-daemon/0.1.0`.
+    pub fn new(
+        server: ServerUrl,
+        token: Option<Secret>,
+        user_agent: &str,
+    ) -> Result<Self, ApiError> {
+        Self::with_timeout(server, token, user_agent, DEFAULT_REQUEST_TIMEOUT)
+    }
+
+    pub fn with_timeout(
+        server: ServerUrl,
+        token: Option<Secret>,
+        user_agent: &str,
+        timeout: Duration,
+    ) -> Result<Self, ApiError> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .user_agent(user_agent)
+            .build()
+            .map_err(|error| ApiError::transport("BUILD", "client", &error))?;
+        Ok(Self {
+            http,
+            server,
+            token: token.filter(|token| !token.is_empty()),
+        })
+    }
+
+    pub fn server(&self) -> &ServerUrl {
+        &self.server
+    }
+
+    pub fn token(&self) -> Option<&Secret> {
+        self.token.as_ref()
+    }
+
+    // -- registration and liveness ------------------------------------------------
+
+    pub async fn register(&self, request: &RegisterRequest) -> Result<RegisterResponse, ApiError> {
+        self.post("/api/daemon/register", request).await
+    }
+
+    pub async fn deregister(&self, runtime_ids: &[String]) -> Result<(), ApiError> {
+        let body = DeregisterRequest {
+            runtime_ids: runtime_ids.to_vec(),
+        };
+        self.post::<_, StatusOk>("/api/daemon/deregister", &body)
+            .await
+            .map(drop)
+    }
+
+    pub async fn heartbeat(&self, runtime_id: &str) -> Result<HeartbeatResponse, ApiError> {
+        let body = HeartbeatRequest {
+            runtime_id: runtime_id.to_owned(),
+        };
+        self.post("/api/daemon/heartbeat", &body).await
+    }
+
+    pub async fn list_workspaces(&self) -> Result<Vec<Workspace>, ApiError> {
+        self.get("/api/workspaces").await
+    }
+
+    // -- tasks --------------------------------------------------------------------
+
+    /// The next task for this runtime, or `None` when the server has nothing.
+    pub async fn claim_task(&self, runtime_id: &str) -> Result<Option<AgentTask>, ApiError> {
+        let path = format!("/api/daemon/runtimes/{}/tasks/claim", segment(runtime_id));
+        let response: ClaimResponse = self.post(&path, &serde_json::json!({})).await?;
+        Ok(response.task)
+    }
+
+    pub async fn pending_tasks(&self, runtime_id: &str) -> Result<Vec<AgentTask>, ApiError> {
+        let path = format!("/api/daemon/runtimes/{}/tasks/pending", segment(runtime_id));
+        self.get(&path).await
+    }
+
+    pub async fn start_task(&self, task_id: &str) -> Result<AgentTask, ApiError> {
+        let path = format!("/api/daemon/tasks/{}/start", segment(task_id));
+        self.post(&path, &serde_json::json!({})).await
+    }
+
+    pub async fn report_progress(
+        &self,
+        task_id: &str,
+        summary: &str,
+        step: u32,
+        total: u32,
+    ) -> Result<(), ApiError> {
+        let path = format!("/api/daemon/tasks/{}/progress", segment(task_id));
+        let body = ProgressRequest {
+            summary: summary.to_owned(),
+            step,
+            total,
+        };
+        self.post::<_, StatusOk>(&path, &body).await.map(drop)
+    }
+
+    pub async fn report_messages(
+        &self,
+        task_id: &str,
+        messages: &[TaskMessage],
+    ) -> Result<(), ApiError> {
+        let path = format!("/api/daemon/tasks/{}/messages", segment(task_id));
+        let body = TaskMessagesRequest {
+            messages: messages.to_vec(),
+        };
+        self.post::<_, StatusOk>(&path, &body).await.map(drop)
+    }
+
+    pub async fn list_task_messages(
+        &self,
+        task_id: &str,
+        since: Option<u64>,
+    ) -> Result<Vec<StoredTaskMessage>, ApiError> {
+        let mut path = format!("/api/daemon/tasks/{}/messages", segment(task_id));
+        if let Some(since) = since {
+            path.push_str(&format!("?since={since}"));
+        }
+        self.get(&path).await
+    }
+
+    pub async fn complete_task(
+        &self,
+        task_id: &str,
+        request: &CompleteRequest,
+    ) -> Result<AgentTask, ApiError> {
+        let path = format!("/api/daemon/tasks/{}/complete", segment(task_id));
+        self.post(&path, request).await
+    }
+
+    pub async fn fail_task(&self, task_id: &str, error: &str) -> Result<AgentTask, ApiError> {
+        let path = format!("/api/daemon/tasks/{}/fail", segment(task_id));
+        let body = FailRequest {
+            error: error.to_owned(),
+        };
+        self.post(&path, &body).await
+    }
+
+    pub async fn task_status(&self, task_id: &str) -> Result<TaskStatus, ApiError> {
+        let path = format!("/api/daemon/tasks/{}/status", segment(task_id));
+        let response: TaskStatusResponse = self.get(&path).await?;
+        Ok(response.status)
+    }
+
+    // -- runtime reports ----------------------------------------------------------
+
+    pub async fn report_runtime_usage(
+        &self,
+        runtime_id: &str,
+        entries: &[RuntimeUsageEntry],
+    ) -> Result<(), ApiError> {
+        let path = format!("/api/daemon/runtimes/{}/usage", segment(runtime_id));
+        let body = RuntimeUsageRequest {
+            entries: entries.to_vec(),
+        };
+        self.post::<_, StatusOk>(&path, &body).await.map(drop)
+    }
+
+    pub async fn report_ping_result(
+        &self,
+        runtime_id: &str,
+        ping_id: &str,
+        result: &PingResultRequest,
+    ) -> Result<(), ApiError> {
+        let path = format!(
+            "/api/daemon/runtimes/{}/ping/{}/result",
+            segment(runtime_id),
+            segment(ping_id)
+        );
+        self.post::<_, StatusOk>(&path, result).await.map(drop)
+    }
+
+    pub async fn report_update_result(
+        &self,
+        runtime_id: &str,
+        update_id: &str,
+        result: &UpdateResultRequest,
+    ) -> Result<(), ApiError> {
+        let path = format!(
+            "/api/daemon/runtimes/{}/update/{}/result",
+            segment(runtime_id),
+            segment(update_id)
+        );
+        self.post::<_, StatusOk>(&path, result).await.map(drop)
+    }
+
+    // -- plumbing -----------------------------------------------------------------
+
+    async fn get<R: DeserializeOwned>(&self, path: &str) -> Result<R, ApiError> {
+        self.send::<(), R>(Method::GET, "GET", path, None).await
+    }
+
+    async fn post<B: Serialize, R: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<R, ApiError> {
+        self.send(Method::POST, "POST", path, Some(body)).await
+    }
+
+    async fn send<B: Serialize, R: DeserializeOwned>(
+        &self,
+        method: Method,
+        method_name: &'static str,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<R, ApiError> {
+        let display_path = path.split('?').next().unwrap_or(path);
+        let mut request = self.http.request(method, self.server.join(path));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token.expose());
+        }
+        if let Some(body) = body {
+            // `.json()` sets Content-Type: application/json, which the Go daemon sends
+            // on POSTs only; GETs carry no body and no content type.
+            request = request.json(body);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|error| ApiError::transport(method_name, display_path, &error))?;
+        let status = response.status();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|error| ApiError::transport(method_name, display_path, &error))?;
+
+        if !status.is_success() {
+            let limited = &bytes[..bytes.len().min(MAX_ERROR_BODY)];
+            return Err(ApiError::from_status(
+                method_name,
+                display_path,
+                status.as_u16(),
+                error_message_from_body(limited),
+            ));
+        }
+        parse_success(method_name, display_path, status, &bytes)
+    }
+}
+
+fn parse_success<R: DeserializeOwned>(
+    method: &'static str,
+    path: &str,
+    status: StatusCode,
+    body: &[u8],
+) -> Result<R, ApiError> {
+    serde_json::from_slice(body).map_err(|error| {
+        let text = String::from_utf8_lossy(body);
+        let excerpt: String = text.chars().take(MALFORMED_BODY_EXCERPT).collect();
+        let ellipsis = if text.chars().count() > MALFORMED_BODY_EXCERPT {
+            "…"
+        } else {
+            ""
+        };
+        ApiError::malformed(
+            method,
+            path,
+            status.as_u16(),
+            format!("{error} (body: {excerpt:?}{ellipsis})"),
+        )
+    })
+}
+
+/// Ids come from the server, but a stray `/` or `?` must not change which route a
+/// request hits.
+fn segment(id: &str) -> String {
+    url::form_urlencoded::byte_serialize(id.as_bytes()).collect()
+}
