@@ -1,1 +1,20 @@
-//! (being written)
+//! The Multica agent daemon engine. It knows nothing of its host: the desktop app and
+//! the headless `multica daemon start --foreground` both drive the same [`Engine`].
+
+pub mod agent_detection;
+pub mod brief;
+pub mod cli_config;
+pub mod config;
+mod engine;
+pub mod events;
+pub mod execenv;
+pub mod go_duration;
+mod health;
+mod heartbeat;
+mod task_runner;
+pub mod transcript;
+
+pub use config::{AgentSetting, ConfigError, ConfigOverrides, DaemonConfig, Environment, ProcessEnvironment};
+pub use engine::{ActiveTask, Engine, EngineError, EngineHandle, RuntimeBinding};
+pub use events::{EngineEvent, TaskOutcome};
+pub use health::{HealthReport, HealthWorkspace};

@@ -1,0 +1,613 @@
+//! The engine: registers this machine's agent CLIs in every watched workspace,
+//! keeps them alive with heartbeats, claims tasks and runs them, and shuts down
+//! without abandoning work.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime};
+
+use multica_agents::Provider;
+use multica_api::wire::{RegisterRequest, RepoRef, RuntimeRegistration};
+use multica_api::{ApiError, DaemonClient, Secret};
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, Semaphore, broadcast};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, error, info, warn};
+
+use crate::agent_detection::{DetectedAgent, SkippedAgent, detect_agents};
+use crate::cli_config::CliConfig;
+use crate::config::DaemonConfig;
+use crate::events::EngineEvent;
+use crate::health;
+use crate::heartbeat;
+use crate::task_runner;
+
+/// How many events a slow subscriber may fall behind before it misses some.
+const EVENT_BUS_CAPACITY: usize = 1024;
+
+/// The timeout of the deregistration on shutdown, as in the Go daemon.
+const DEREGISTER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long stopped tasks get to report after their agents were told to stop.
+const STOPPED_TASK_REPORT_BOUND: Duration = Duration::from_secs(20);
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(
+        "another daemon is already running on 127.0.0.1:{port} ({source}); stop it with `multica daemon stop` or pick another port with --health-port"
+    )]
+    HealthPortTaken { port: u16, source: std::io::Error },
+    #[error("no agent CLI found: install Claude Code (`npm install -g @anthropic-ai/claude-code`) or point MULTICA_CLAUDE_PATH at it{}", skipped_reasons(.skipped))]
+    NoAgents { skipped: Vec<SkippedAgent> },
+    #[error("the multica CLI for agents was not found at {path}: {source}")]
+    MulticaCliMissing { path: PathBuf, source: std::io::Error },
+    #[error("not logged in: run `multica login`, or set MULTICA_TOKEN")]
+    NoToken,
+    #[error("the server refused the token ({0}); run `multica login` again")]
+    TokenRefused(ApiError),
+    #[error("cannot build the HTTP client: {0}")]
+    Client(ApiError),
+}
+
+fn skipped_reasons(skipped: &[SkippedAgent]) -> String {
+    skipped
+        .iter()
+        .map(|agent| format!("\n  - {}: {}", agent.provider, agent.reason))
+        .collect()
+}
+
+/// A runtime the server gave us for one provider in one workspace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuntimeBinding {
+    pub id: String,
+    pub workspace_id: String,
+    pub provider: Provider,
+}
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RegisteredWorkspace {
+    pub(crate) runtimes: Vec<RuntimeBinding>,
+    pub(crate) repos: Vec<RepoRef>,
+}
+
+/// A task being worked on, for status reports.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ActiveTask {
+    pub task_id: String,
+    pub issue_id: String,
+    pub workspace_id: String,
+    pub provider: String,
+    pub started_at_unix: u64,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Registry {
+    pub(crate) workspaces: BTreeMap<String, RegisteredWorkspace>,
+    /// Workspaces whose registration must be (re)done at the next reconcile.
+    pub(crate) stale: BTreeSet<String>,
+}
+
+impl Registry {
+    pub(crate) fn runtimes(&self) -> Vec<RuntimeBinding> {
+        self.workspaces
+            .values()
+            .flat_map(|workspace| workspace.runtimes.iter().cloned())
+            .collect()
+    }
+}
+
+/// State shared by the engine's loops and tasks.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) config: DaemonConfig,
+    pub(crate) client: DaemonClient,
+    pub(crate) token: Secret,
+    pub(crate) agents: Vec<DetectedAgent>,
+    pub(crate) multica_cli: PathBuf,
+    pub(crate) registry: Mutex<Registry>,
+    pub(crate) active: Mutex<BTreeMap<String, ActiveTask>>,
+    pub(crate) events: broadcast::Sender<EngineEvent>,
+    pub(crate) started_at: Instant,
+    /// Wakes the claim loop early: a slot freed up or a workspace was registered.
+    pub(crate) wake_claims: Notify,
+}
+
+impl Shared {
+    pub(crate) fn registry(&self) -> MutexGuard<'_, Registry> {
+        // A panic while holding the lock leaves plain data behind; keep going.
+        self.registry.lock().unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    pub(crate) fn active(&self) -> MutexGuard<'_, BTreeMap<String, ActiveTask>> {
+        self.active.lock().unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    pub(crate) fn emit(&self, event: EngineEvent) {
+        // No subscriber is not an error.
+        let _ = self.events.send(event);
+    }
+
+    pub(crate) fn agent_for(&self, provider: Provider) -> Option<&DetectedAgent> {
+        self.agents.iter().find(|agent| agent.provider == provider)
+    }
+}
+
+/// A started engine. Create it with [`Engine::start`], then drive it with
+/// [`Engine::run`] until the shutdown token fires.
+#[derive(Debug)]
+pub struct Engine {
+    shared: Arc<Shared>,
+    health_listener: TcpListener,
+}
+
+/// A cheap handle for hosts: subscribe to events, read status.
+#[derive(Debug, Clone)]
+pub struct EngineHandle {
+    shared: Arc<Shared>,
+}
+
+impl EngineHandle {
+    pub fn subscribe(&self) -> broadcast::Receiver<EngineEvent> {
+        self.shared.events.subscribe()
+    }
+
+    pub fn active_tasks(&self) -> Vec<ActiveTask> {
+        self.shared.active().values().cloned().collect()
+    }
+
+    pub fn runtimes(&self) -> Vec<RuntimeBinding> {
+        self.shared.registry().runtimes()
+    }
+
+    pub fn agents(&self) -> Vec<DetectedAgent> {
+        self.shared.agents.clone()
+    }
+
+    pub fn health_port(&self) -> u16 {
+        self.shared.config.health_port
+    }
+}
+
+impl Engine {
+    /// Does everything that can fail before work starts: binds the health port (which
+    /// also tells whether another daemon runs), finds the `multica` CLI for agents,
+    /// detects agent CLIs and builds the client.
+    pub async fn start(config: DaemonConfig, token: Option<Secret>) -> Result<Self, EngineError> {
+        let token = token.filter(|token| !token.is_empty()).ok_or(EngineError::NoToken)?;
+        let health_listener = TcpListener::bind(("127.0.0.1", config.health_port))
+            .await
+            .map_err(|source| EngineError::HealthPortTaken {
+                port: config.health_port,
+                source,
+            })?;
+        // The port may have been 0 (tests): record the one we got, agents need it.
+        let mut config = config;
+        if let Ok(address) = health_listener.local_addr() {
+            config.health_port = address.port();
+        }
+
+        let multica_cli = config.multica_cli.canonicalize().map_err(|source| {
+            EngineError::MulticaCliMissing {
+                path: config.multica_cli.clone(),
+                source,
+            }
+        })?;
+
+        let detection = detect_agents(&config.agents, None).await;
+        for skipped in &detection.skipped {
+            info!(provider = %skipped.provider, reason = %skipped.reason, "agent CLI not available");
+        }
+        if detection.found.is_empty() {
+            return Err(EngineError::NoAgents {
+                skipped: detection.skipped,
+            });
+        }
+        for agent in &detection.found {
+            info!(provider = %agent.provider, version = %agent.version, path = %agent.executable.display(), "agent CLI found");
+        }
+
+        let user_agent = format!("multica-daemon/{}", config.cli_version);
+        let client = DaemonClient::new(config.server_url.clone(), Some(token.clone()), &user_agent)
+            .map_err(EngineError::Client)?;
+        let (events, _) = broadcast::channel(EVENT_BUS_CAPACITY);
+        let shared = Arc::new(Shared {
+            config,
+            client,
+            token,
+            agents: detection.found,
+            multica_cli,
+            registry: Mutex::new(Registry::default()),
+            active: Mutex::new(BTreeMap::new()),
+            events,
+            started_at: Instant::now(),
+            wake_claims: Notify::new(),
+        });
+        Ok(Self {
+            shared,
+            health_listener,
+        })
+    }
+
+    pub fn handle(&self) -> EngineHandle {
+        EngineHandle {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    /// Runs until `shutdown` fires, then stops claiming, lets running tasks finish
+    /// within the grace period, stops the rest, and deregisters.
+    pub async fn run(self, shutdown: CancellationToken) -> Result<(), EngineError> {
+        let shared = self.shared;
+        let background = CancellationToken::new();
+        let stop_tasks = CancellationToken::new();
+        let loops = TaskTracker::new();
+        let tasks = TaskTracker::new();
+
+        loops.spawn(health::serve(
+            Arc::clone(&shared),
+            self.health_listener,
+            background.clone(),
+        ));
+
+        info!(
+            daemon_id = %shared.config.daemon_id,
+            server = %shared.config.server_url,
+            agents = ?shared.agents.iter().map(|a| a.provider.as_str()).collect::<Vec<_>>(),
+            "daemon starting"
+        );
+        shared.emit(EngineEvent::Started {
+            daemon_id: shared.config.daemon_id.clone(),
+            agents: shared.agents.iter().map(|a| a.provider.to_string()).collect(),
+        });
+
+        // A refused token is fatal at start: nothing can work, and the user must act.
+        if let Err(error) = sync_workspaces_from_server(&shared).await {
+            if error.is_unauthorized() {
+                background.cancel();
+                loops.close();
+                loops.wait().await;
+                return Err(EngineError::TokenRefused(error));
+            }
+            warn!(%error, "could not list workspaces from the server; using the configured ones");
+        }
+        reconcile_workspaces(&shared).await;
+        if shared.registry().workspaces.is_empty() {
+            warn!(
+                config = %shared.config.config_file.display(),
+                "no workspace registered yet; watching the config file and the server for workspaces"
+            );
+        }
+
+        loops.spawn(heartbeat::run(Arc::clone(&shared), background.clone()));
+        loops.spawn(workspace_watch_loop(Arc::clone(&shared), shutdown.clone()));
+        claim_loop(&shared, &shutdown, &tasks, &stop_tasks).await;
+
+        // Shutdown: no new claims from here on.
+        shared.emit(EngineEvent::Stopping);
+        tasks.close();
+        let running = shared.active().len();
+        if running > 0 {
+            info!(
+                running,
+                grace = %crate::go_duration::format_duration(shared.config.shutdown_grace),
+                "waiting for running tasks before stopping"
+            );
+        }
+        if tokio::time::timeout(shared.config.shutdown_grace, tasks.wait())
+            .await
+            .is_err()
+        {
+            warn!(
+                running = shared.active().len(),
+                "running tasks did not finish within the grace period; stopping their agents"
+            );
+            stop_tasks.cancel();
+            if tokio::time::timeout(STOPPED_TASK_REPORT_BOUND, tasks.wait())
+                .await
+                .is_err()
+            {
+                error!("some tasks did not finish reporting; the server will settle them");
+            }
+        }
+
+        deregister_all(&shared).await;
+        background.cancel();
+        loops.close();
+        loops.wait().await;
+        shared.emit(EngineEvent::Stopped);
+        info!("daemon stopped");
+        Ok(())
+    }
+}
+
+/// Claims tasks round-robin over all runtimes, at most one per pass as the Go
+/// daemon does, while a concurrency slot is free.
+async fn claim_loop(
+    shared: &Arc<Shared>,
+    shutdown: &CancellationToken,
+    tasks: &TaskTracker,
+    stop_tasks: &CancellationToken,
+) {
+    let slots = Arc::new(Semaphore::new(shared.config.max_concurrent_tasks));
+    let mut offset = 0usize;
+    let mut idle_passes = 0u64;
+    loop {
+        if shutdown.is_cancelled() {
+            return;
+        }
+        let runtimes = shared.registry().runtimes();
+        let mut claimed = false;
+        if !runtimes.is_empty() {
+            let count = runtimes.len();
+            for step in 0..count {
+                let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+                    debug!(max = shared.config.max_concurrent_tasks, "all task slots busy");
+                    break;
+                };
+                let runtime = &runtimes[(offset + step) % count];
+                let claim = tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    claim = shared.client.claim_task(&runtime.id) => claim,
+                };
+                match claim {
+                    Ok(Some(task)) => {
+                        claimed = true;
+                        offset = (offset + step + 1) % count;
+                        let shared = Arc::clone(shared);
+                        let runtime = runtime.clone();
+                        let stop = stop_tasks.clone();
+                        tasks.spawn(async move {
+                            task_runner::run_task(&shared, task, runtime, stop).await;
+                            drop(slot);
+                            shared.wake_claims.notify_one();
+                        });
+                        break;
+                    }
+                    Ok(None) => {}
+                    Err(error) => {
+                        if error.is_not_found() {
+                            // Current servers delete runtimes that stayed offline.
+                            warn!(runtime_id = %runtime.id, %error, "runtime unknown to the server; registering again");
+                            shared.registry().stale.insert(runtime.workspace_id.clone());
+                        } else {
+                            warn!(runtime_id = %runtime.id, %error, "claiming a task failed");
+                        }
+                    }
+                }
+            }
+        }
+        if claimed {
+            idle_passes = 0;
+            continue;
+        }
+        idle_passes += 1;
+        if idle_passes % 20 == 1 {
+            debug!(runtimes = runtimes.len(), "no task to claim");
+        }
+        if !runtimes.is_empty() {
+            offset = (offset + 1) % runtimes.len();
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(shared.config.poll_interval) => {}
+            () = shared.wake_claims.notified() => {}
+        }
+    }
+}
+
+/// Picks up workspaces added to (or removed from) the config file and, every sync
+/// interval, workspaces the user gained on the server.
+async fn workspace_watch_loop(shared: Arc<Shared>, shutdown: CancellationToken) {
+    let mut last_modified = modified_time(&shared.config.config_file);
+    let mut reload = tokio::time::interval(shared.config.config_reload_interval);
+    let mut sync = tokio::time::interval(shared.config.workspace_sync_interval);
+    reload.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    sync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Both fire at once on the first tick; startup already did that work.
+    reload.tick().await;
+    sync.tick().await;
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = reload.tick() => {
+                let modified = modified_time(&shared.config.config_file);
+                let has_stale = !shared.registry().stale.is_empty();
+                if modified != last_modified || has_stale {
+                    last_modified = modified;
+                    reconcile_workspaces(&shared).await;
+                }
+            }
+            _ = sync.tick() => {
+                if let Err(error) = sync_workspaces_from_server(&shared).await {
+                    debug!(%error, "workspace sync failed");
+                }
+                // Also retries workspaces whose registration failed earlier.
+                reconcile_workspaces(&shared).await;
+                last_modified = modified_time(&shared.config.config_file);
+            }
+        }
+    }
+}
+
+fn modified_time(path: &std::path::Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|meta| meta.modified()).ok()
+}
+
+/// Adds every workspace the user belongs to on the server to the watch list in the
+/// config file, as the Go daemon does.
+async fn sync_workspaces_from_server(shared: &Shared) -> Result<(), ApiError> {
+    let workspaces = shared.client.list_workspaces().await?;
+    let path = shared.config.config_file.clone();
+    let added = tokio::task::spawn_blocking(move || -> Result<Vec<String>, String> {
+        let mut config = CliConfig::load(&path).map_err(|error| error.to_string())?;
+        let added: Vec<String> = workspaces
+            .iter()
+            .filter(|workspace| config.watch(&workspace.id, &workspace.name))
+            .map(|workspace| workspace.id.clone())
+            .collect();
+        if !added.is_empty() {
+            config.save(&path).map_err(|error| error.to_string())?;
+        }
+        Ok(added)
+    })
+    .await;
+    match added {
+        Ok(Ok(added)) if !added.is_empty() => {
+            info!(workspaces = ?added, "discovered new workspaces on the server");
+        }
+        Ok(Ok(_)) => {}
+        Ok(Err(error)) => warn!(%error, "could not record discovered workspaces"),
+        Err(error) => warn!(%error, "workspace sync task failed"),
+    }
+    Ok(())
+}
+
+/// Brings the registered workspaces in line with the config file's watch list.
+pub(crate) async fn reconcile_workspaces(shared: &Shared) {
+    let path = shared.config.config_file.clone();
+    let config = match tokio::task::spawn_blocking(move || CliConfig::load(&path)).await {
+        Ok(Ok(config)) => config,
+        Ok(Err(error)) => {
+            warn!(%error, "cannot read the config file; keeping the current workspaces");
+            return;
+        }
+        Err(error) => {
+            warn!(%error, "config read task failed");
+            return;
+        }
+    };
+    let wanted: BTreeSet<String> = config
+        .watched_workspaces
+        .iter()
+        .map(|workspace| workspace.id.clone())
+        .collect();
+
+    let (to_register, to_drop) = {
+        let registry = shared.registry();
+        let to_register: Vec<String> = wanted
+            .iter()
+            .filter(|id| !registry.workspaces.contains_key(*id) || registry.stale.contains(*id))
+            .cloned()
+            .collect();
+        let to_drop: Vec<String> = registry
+            .workspaces
+            .keys()
+            .filter(|id| !wanted.contains(*id))
+            .cloned()
+            .collect();
+        (to_register, to_drop)
+    };
+
+    for workspace_id in to_register {
+        match register_workspace(shared, &workspace_id).await {
+            Ok(registered) => {
+                let runtime_ids: Vec<String> =
+                    registered.runtimes.iter().map(|r| r.id.clone()).collect();
+                info!(%workspace_id, runtimes = ?runtime_ids, repos = registered.repos.len(), "watching workspace");
+                {
+                    let mut registry = shared.registry();
+                    registry.stale.remove(&workspace_id);
+                    registry.workspaces.insert(workspace_id.clone(), registered);
+                }
+                shared.emit(EngineEvent::WorkspaceRegistered {
+                    workspace_id,
+                    runtime_ids,
+                });
+                shared.wake_claims.notify_one();
+            }
+            Err(error) => {
+                error!(%workspace_id, %error, "registering runtimes failed; will retry");
+                shared.registry().stale.insert(workspace_id.clone());
+                shared.emit(EngineEvent::WorkspaceRegistrationFailed {
+                    workspace_id,
+                    error,
+                });
+            }
+        }
+    }
+
+    for workspace_id in to_drop {
+        let removed = shared.registry().workspaces.remove(&workspace_id);
+        if let Some(removed) = removed {
+            let ids: Vec<String> = removed.runtimes.into_iter().map(|r| r.id).collect();
+            // Going offline now is kinder than waiting for the server's sweeper.
+            if let Err(error) = shared.client.deregister(&ids).await {
+                warn!(%workspace_id, %error, "deregistering a dropped workspace failed");
+            }
+            info!(%workspace_id, "stopped watching workspace");
+            shared.emit(EngineEvent::WorkspaceDropped { workspace_id });
+        }
+    }
+}
+
+async fn register_workspace(shared: &Shared, workspace_id: &str) -> Result<RegisteredWorkspace, String> {
+    let runtimes: Vec<RuntimeRegistration> = shared
+        .agents
+        .iter()
+        .map(|agent| RuntimeRegistration {
+            name: format!(
+                "{} ({})",
+                agent.provider.display_name(),
+                shared.config.device_name
+            ),
+            provider: agent.provider.as_str().to_owned(),
+            version: agent.version.clone(),
+            status: "online".to_owned(),
+        })
+        .collect();
+    let request = RegisterRequest {
+        workspace_id: workspace_id.to_owned(),
+        daemon_id: shared.config.daemon_id.clone(),
+        device_name: shared.config.device_name.clone(),
+        cli_version: shared.config.cli_version.clone(),
+        runtimes,
+    };
+    let response = shared.client.register(&request).await.map_err(|error| {
+        if error.is_workspace_not_found() {
+            format!("{error} (is this account a member of the workspace?)")
+        } else {
+            error.to_string()
+        }
+    })?;
+    if response.runtimes.is_empty() {
+        return Err("the server registered no runtime".to_owned());
+    }
+    let runtimes = response
+        .runtimes
+        .into_iter()
+        .filter_map(|runtime| match runtime.provider.parse::<Provider>() {
+            Ok(provider) => Some(RuntimeBinding {
+                id: runtime.id,
+                workspace_id: workspace_id.to_owned(),
+                provider,
+            }),
+            Err(_) => {
+                warn!(provider = %runtime.provider, "server returned a runtime for an unknown provider");
+                None
+            }
+        })
+        .collect();
+    Ok(RegisteredWorkspace {
+        runtimes,
+        repos: response.repos,
+    })
+}
+
+async fn deregister_all(shared: &Shared) {
+    let ids: Vec<String> = shared
+        .registry()
+        .runtimes()
+        .into_iter()
+        .map(|runtime| runtime.id)
+        .collect();
+    if ids.is_empty() {
+        return;
+    }
+    match tokio::time::timeout(DEREGISTER_TIMEOUT, shared.client.deregister(&ids)).await {
+        Ok(Ok(())) => info!(count = ids.len(), "deregistered runtimes"),
+        Ok(Err(error)) => warn!(%error, "deregistering runtimes failed"),
+        Err(_) => warn!("deregistering runtimes timed out"),
+    }
+}

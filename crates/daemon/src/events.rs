@@ -1,0 +1,60 @@
+//! What the engine tells its hosts (tray, UI, local API) as it works. Hosts
+//! subscribe to a broadcast bus; none of them polls the engine.
+
+use multica_api::wire::TaskMessage;
+use serde::Serialize;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EngineEvent {
+    /// The engine is up: agents detected, health port bound.
+    Started {
+        daemon_id: String,
+        agents: Vec<String>,
+    },
+    WorkspaceRegistered {
+        workspace_id: String,
+        runtime_ids: Vec<String>,
+    },
+    WorkspaceRegistrationFailed {
+        workspace_id: String,
+        error: String,
+    },
+    WorkspaceDropped {
+        workspace_id: String,
+    },
+    TaskClaimed {
+        task_id: String,
+        issue_id: String,
+        workspace_id: String,
+        runtime_id: String,
+        provider: String,
+    },
+    TaskProgress {
+        task_id: String,
+        summary: String,
+        step: u32,
+        total: u32,
+    },
+    /// Transcript messages, as sent (or about to be sent) to the server.
+    TaskMessages {
+        task_id: String,
+        messages: Vec<TaskMessage>,
+    },
+    TaskFinished {
+        task_id: String,
+        outcome: TaskOutcome,
+    },
+    /// Shutdown began; running tasks get the grace period.
+    Stopping,
+    Stopped,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum TaskOutcome {
+    Completed { session_id: Option<String> },
+    Failed { error: String },
+    /// The server cancelled the task; only the transcript was reported.
+    Cancelled,
+}

@@ -1,0 +1,418 @@
+//! Per-task work directories: `<root>/<workspace>/<task8>/{workdir,output,logs}`,
+//! with the context files and skills the agent reads.
+//!
+//! Names that come from the server (workspace and task ids, skill names and skill
+//! file paths) become path components only after validation: a server, or anyone
+//! who can write a skill, must not be able to make the daemon write outside the task.
+
+use std::fs;
+use std::path::{Component, Path, PathBuf};
+
+use multica_agents::Provider;
+
+use crate::brief::render_brief;
+
+/// Longest id or name accepted as one path component.
+const MAX_COMPONENT_LEN: usize = 128;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepoInfo {
+    pub url: String,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkillFileSpec {
+    pub path: String,
+    pub content: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkillSpec {
+    pub name: String,
+    pub content: String,
+    pub files: Vec<SkillFileSpec>,
+}
+
+/// What the agent is told about its task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskContext {
+    pub issue_id: String,
+    pub trigger_comment_id: Option<String>,
+    pub agent_name: String,
+    pub agent_instructions: String,
+    pub skills: Vec<SkillSpec>,
+    pub repos: Vec<RepoInfo>,
+}
+
+/// A prepared task directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskEnvironment {
+    /// `<root>/<workspace>/<task8>`
+    pub root: PathBuf,
+    /// Where the agent runs.
+    pub work_dir: PathBuf,
+    /// Whether `work_dir` is the prior run's, kept for the same agent and issue.
+    pub reused: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExecEnvError {
+    #[error("refusing {what} {value:?} from the server: {reason}")]
+    UnsafeName {
+        what: &'static str,
+        value: String,
+        reason: &'static str,
+    },
+    #[error("cannot prepare the task directory {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> ExecEnvError + '_ {
+    move |source| ExecEnvError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Checks that an id from the server is one plain path component.
+pub fn validate_id(what: &'static str, value: &str) -> Result<(), ExecEnvError> {
+    let unsafe_name = |reason| ExecEnvError::UnsafeName {
+        what,
+        value: value.chars().take(200).collect(),
+        reason,
+    };
+    if value.is_empty() {
+        return Err(unsafe_name("it is empty"));
+    }
+    if value.len() > MAX_COMPONENT_LEN {
+        return Err(unsafe_name("it is too long"));
+    }
+    if !value
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(unsafe_name("only letters, digits, '-' and '_' are allowed"));
+    }
+    Ok(())
+}
+
+/// The directory name of a task: the first eight characters of its id, as the Go
+/// daemon names them.
+pub fn short_id(id: &str) -> &str {
+    id.get(..8).unwrap_or(id)
+}
+
+/// Prepares the task's directory, reusing `prior_work_dir` when it is a work dir of
+/// this workspace that still exists. Blocking: call from `spawn_blocking`.
+pub fn prepare(
+    workspaces_root: &Path,
+    workspace_id: &str,
+    task_id: &str,
+    provider: Provider,
+    context: &TaskContext,
+    prior_work_dir: Option<&Path>,
+) -> Result<TaskEnvironment, ExecEnvError> {
+    validate_id("workspace id", workspace_id)?;
+    validate_id("task id", task_id)?;
+    let workspace_dir = workspaces_root.join(workspace_id);
+
+    let reusable = prior_work_dir.filter(|dir| is_reusable_work_dir(&workspace_dir, dir));
+    let environment = match reusable {
+        Some(work_dir) => TaskEnvironment {
+            root: work_dir.parent().unwrap_or(work_dir).to_owned(),
+            work_dir: work_dir.to_owned(),
+            reused: true,
+        },
+        None => {
+            let root = workspace_dir.join(short_id(task_id));
+            if root.exists() {
+                // A leftover of a run of the same task (the daemon died mid-task).
+                fs::remove_dir_all(&root).map_err(io_error(&root))?;
+            }
+            let work_dir = root.join("workdir");
+            for dir in [&work_dir, &root.join("output"), &root.join("logs")] {
+                fs::create_dir_all(dir).map_err(io_error(dir))?;
+            }
+            TaskEnvironment {
+                root,
+                work_dir,
+                reused: false,
+            }
+        }
+    };
+
+    write_context_files(&environment.work_dir, provider, context)?;
+    Ok(environment)
+}
+
+/// A prior work dir is reused only if it is `<workspace_dir>/<task8>/workdir` and
+/// exists: the path comes from the server and must not point elsewhere.
+fn is_reusable_work_dir(workspace_dir: &Path, candidate: &Path) -> bool {
+    let (Ok(workspace_dir), Ok(candidate)) = (workspace_dir.canonicalize(), candidate.canonicalize())
+    else {
+        return false;
+    };
+    candidate.file_name().is_some_and(|name| name == "workdir")
+        && candidate
+            .parent()
+            .and_then(Path::parent)
+            .is_some_and(|parent| parent == workspace_dir)
+}
+
+fn write_context_files(work_dir: &Path, provider: Provider, context: &TaskContext) -> Result<(), ExecEnvError> {
+    let context_dir = work_dir.join(".agent_context");
+    fs::create_dir_all(&context_dir).map_err(io_error(&context_dir))?;
+    let issue_context = context_dir.join("issue_context.md");
+    fs::write(&issue_context, render_issue_context(context)).map_err(io_error(&issue_context))?;
+
+    let brief_path = work_dir.join(brief_file_name(provider));
+    fs::write(&brief_path, render_brief(context)).map_err(io_error(&brief_path))?;
+
+    if !context.skills.is_empty() {
+        write_skills(&skills_dir(work_dir, provider), &context.skills)?;
+    }
+    Ok(())
+}
+
+/// The file each CLI reads its project instructions from.
+pub fn brief_file_name(provider: Provider) -> &'static str {
+    match provider {
+        Provider::Claude => "CLAUDE.md",
+        #[allow(unreachable_patterns, reason = "providers arrive with later backends")]
+        _ => "AGENTS.md",
+    }
+}
+
+/// Where each CLI discovers skills by itself.
+fn skills_dir(work_dir: &Path, provider: Provider) -> PathBuf {
+    match provider {
+        Provider::Claude => work_dir.join(".claude").join("skills"),
+        #[allow(unreachable_patterns, reason = "providers arrive with later backends")]
+        _ => work_dir.join(".agent_context").join("skills"),
+    }
+}
+
+fn render_issue_context(context: &TaskContext) -> String {
+    let mut out = format!("# Task\n\n**Issue id:** {}\n\n", context.issue_id);
+    match &context.trigger_comment_id {
+        Some(comment) => {
+            out.push_str(&format!(
+                "**Started by:** a comment\n**Comment id:** `{comment}`\n\n"
+            ));
+        }
+        None => out.push_str("**Started by:** assignment\n\n"),
+    }
+    out.push_str(&format!(
+        "## First step\n\nRun `multica issue get {} --output json` for the full issue.\n",
+        context.issue_id
+    ));
+    if !context.skills.is_empty() {
+        out.push_str("\n## Skills\n\n");
+        for skill in &context.skills {
+            out.push_str(&format!("- **{}**\n", skill.name));
+        }
+    }
+    out
+}
+
+/// Lower-case, runs of anything but `[a-z0-9]` become `-`, as the Go daemon does, so
+/// that skill folders keep their names across both daemons.
+pub fn skill_dir_name(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.trim().to_lowercase().chars() {
+        if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            out.push(c);
+        } else if !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    let trimmed: String = out.trim_matches('-').chars().take(MAX_COMPONENT_LEN).collect();
+    if trimmed.is_empty() {
+        "skill".to_owned()
+    } else {
+        trimmed
+    }
+}
+
+/// Checks a skill file path: relative, no `..`, no NUL, and not too long.
+fn validate_skill_file_path(path: &str) -> Result<PathBuf, ExecEnvError> {
+    let unsafe_path = |reason| ExecEnvError::UnsafeName {
+        what: "skill file path",
+        value: path.chars().take(200).collect(),
+        reason,
+    };
+    if path.is_empty() {
+        return Err(unsafe_path("it is empty"));
+    }
+    if path.contains('\0') {
+        return Err(unsafe_path("it contains a NUL byte"));
+    }
+    if path.len() > 1024 {
+        return Err(unsafe_path("it is too long"));
+    }
+    let relative = Path::new(path);
+    let mut clean = PathBuf::new();
+    for component in relative.components() {
+        match component {
+            Component::Normal(part) => {
+                if part.len() > 255 {
+                    return Err(unsafe_path("a component is too long"));
+                }
+                clean.push(part);
+            }
+            Component::CurDir => {}
+            Component::ParentDir => return Err(unsafe_path("it climbs out with '..'")),
+            Component::RootDir | Component::Prefix(_) => {
+                return Err(unsafe_path("it is absolute"));
+            }
+        }
+    }
+    if clean.as_os_str().is_empty() {
+        return Err(unsafe_path("it names no file"));
+    }
+    Ok(clean)
+}
+
+fn write_skills(skills_dir: &Path, skills: &[SkillSpec]) -> Result<(), ExecEnvError> {
+    for skill in skills {
+        let dir = skills_dir.join(skill_dir_name(&skill.name));
+        fs::create_dir_all(&dir).map_err(io_error(&dir))?;
+        let skill_md = dir.join("SKILL.md");
+        fs::write(&skill_md, &skill.content).map_err(io_error(&skill_md))?;
+        for file in &skill.files {
+            let target = dir.join(validate_skill_file_path(&file.path)?);
+            if let Some(parent) = target.parent() {
+                fs::create_dir_all(parent).map_err(io_error(parent))?;
+                // A symlinked folder inside the skill dir could still lead outside.
+                let real_parent = parent.canonicalize().map_err(io_error(parent))?;
+                let real_dir = dir.canonicalize().map_err(io_error(&dir))?;
+                if !real_parent.starts_with(&real_dir) {
+                    return Err(ExecEnvError::UnsafeName {
+                        what: "skill file path",
+                        value: file.path.clone(),
+                        reason: "it leads outside the skill folder",
+                    });
+                }
+            }
+            if target.is_symlink() {
+                fs::remove_file(&target).map_err(io_error(&target))?;
+            }
+            fs::write(&target, &file.content).map_err(io_error(&target))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn context() -> TaskContext {
+        TaskContext {
+            issue_id: "issue-1".into(),
+            trigger_comment_id: None,
+            agent_name: "Ada".into(),
+            agent_instructions: String::new(),
+            skills: vec![SkillSpec {
+                name: "Code Review!".into(),
+                content: "# Review".into(),
+                files: vec![SkillFileSpec {
+                    path: "templates/checklist.md".into(),
+                    content: "- [ ] tests".into(),
+                }],
+            }],
+            repos: vec![],
+        }
+    }
+
+    #[test]
+    fn prepares_layout_context_brief_and_skills() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let env = prepare(
+            root.path(),
+            "ws-1",
+            "0123456789abcdef",
+            Provider::Claude,
+            &context(),
+            None,
+        )
+        .expect("prepare");
+        assert_eq!(env.root, root.path().join("ws-1").join("01234567"));
+        assert!(!env.reused);
+        for dir in ["workdir", "output", "logs"] {
+            assert!(env.root.join(dir).is_dir(), "{dir}");
+        }
+        let work = &env.work_dir;
+        let issue_context =
+            fs::read_to_string(work.join(".agent_context/issue_context.md")).expect("context");
+        assert!(issue_context.contains("issue-1"));
+        assert!(fs::read_to_string(work.join("CLAUDE.md")).expect("brief").contains("multica"));
+        assert_eq!(
+            fs::read_to_string(work.join(".claude/skills/code-review/SKILL.md")).expect("skill"),
+            "# Review"
+        );
+        assert!(work.join(".claude/skills/code-review/templates/checklist.md").is_file());
+    }
+
+    #[test]
+    fn reuses_a_prior_work_dir_of_the_same_workspace_only() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let first = prepare(root.path(), "ws-1", "aaaaaaaa1", Provider::Claude, &context(), None)
+            .expect("first");
+        fs::write(first.work_dir.join("notes.txt"), "kept").expect("write");
+
+        let second = prepare(
+            root.path(),
+            "ws-1",
+            "bbbbbbbb2",
+            Provider::Claude,
+            &context(),
+            Some(&first.work_dir),
+        )
+        .expect("second");
+        assert!(second.reused);
+        assert_eq!(second.work_dir, first.work_dir);
+        assert!(second.work_dir.join("notes.txt").is_file());
+
+        let elsewhere = tempfile::tempdir().expect("tempdir");
+        let outside = elsewhere.path().join("x").join("workdir");
+        fs::create_dir_all(&outside).expect("mkdir");
+        let third = prepare(
+            root.path(),
+            "ws-1",
+            "cccccccc3",
+            Provider::Claude,
+            &context(),
+            Some(&outside),
+        )
+        .expect("third");
+        assert!(!third.reused, "a work dir outside the workspace must not be reused");
+    }
+
+    #[test]
+    fn refuses_unsafe_names() {
+        let root = tempfile::tempdir().expect("tempdir");
+        for bad_workspace in ["../etc", "a/b", "", "x\0y"] {
+            assert!(
+                prepare(root.path(), bad_workspace, "t1", Provider::Claude, &context(), None)
+                    .is_err(),
+                "{bad_workspace:?}"
+            );
+        }
+        for bad_path in ["../../escape", "/etc/passwd", "a/../../b", "x\0y", ""] {
+            let mut context = context();
+            context.skills[0].files[0].path = bad_path.into();
+            let error = prepare(root.path(), "ws", "t2", Provider::Claude, &context, None)
+                .expect_err(bad_path);
+            assert!(error.to_string().contains("skill file path"), "{error}");
+        }
+    }
+
+    #[test]
+    fn skill_names_are_sanitized_like_the_go_daemon() {
+        assert_eq!(skill_dir_name("Code Review!"), "code-review");
+        assert_eq!(skill_dir_name("../../etc"), "etc");
+        assert_eq!(skill_dir_name("  "), "skill");
+    }
+}

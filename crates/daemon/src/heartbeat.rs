@@ -1,0 +1,140 @@
+//! Heartbeats keep the runtimes online (a seed server marks a runtime offline, and
+//! fails its tasks, after 45 s of silence), and carry the server's requests: pings
+//! and update requests.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use multica_api::wire::{PendingUpdate, PingResultRequest, UpdateResultRequest};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::engine::{RuntimeBinding, Shared};
+
+/// The Go daemon's ping prompt and limit.
+const PING_PROMPT: &str = "Respond with exactly one word: pong";
+const PING_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub(crate) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
+    let mut ticker = tokio::time::interval(shared.config.heartbeat_interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticker.tick().await;
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = ticker.tick() => beat_once(&shared, &stop).await,
+        }
+    }
+}
+
+async fn beat_once(shared: &Arc<Shared>, stop: &CancellationToken) {
+    let runtimes = shared.registry().runtimes();
+    for runtime in runtimes {
+        let response = tokio::select! {
+            () = stop.cancelled() => return,
+            response = shared.client.heartbeat(&runtime.id) => response,
+        };
+        match response {
+            Ok(response) => {
+                debug!(runtime_id = %runtime.id, "heartbeat");
+                if let Some(ping) = response.pending_ping {
+                    tokio::spawn(answer_ping(Arc::clone(shared), runtime.clone(), ping.id));
+                }
+                if let Some(update) = response.pending_update {
+                    tokio::spawn(refuse_update(Arc::clone(shared), runtime.clone(), update));
+                }
+            }
+            Err(error) if error.is_not_found() => {
+                warn!(runtime_id = %runtime.id, %error, "runtime unknown to the server; registering again");
+                shared.registry().stale.insert(runtime.workspace_id.clone());
+            }
+            Err(error) => warn!(runtime_id = %runtime.id, %error, "heartbeat failed"),
+        }
+    }
+}
+
+/// Runs the agent once with a one-word prompt and reports how it went.
+async fn answer_ping(shared: Arc<Shared>, runtime: RuntimeBinding, ping_id: String) {
+    info!(runtime_id = %runtime.id, %ping_id, "ping requested");
+    let started = Instant::now();
+    let result = match ping_agent(&shared, &runtime).await {
+        Ok(output) => PingResultRequest {
+            status: "completed".to_owned(),
+            output,
+            error: String::new(),
+            duration_ms: elapsed_ms(started),
+        },
+        Err(error) => PingResultRequest {
+            status: "failed".to_owned(),
+            output: String::new(),
+            error,
+            duration_ms: elapsed_ms(started),
+        },
+    };
+    if let Err(error) = shared
+        .client
+        .report_ping_result(&runtime.id, &ping_id, &result)
+        .await
+    {
+        warn!(%ping_id, %error, "reporting the ping result failed");
+    }
+}
+
+fn elapsed_ms(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+async fn ping_agent(shared: &Shared, runtime: &RuntimeBinding) -> Result<String, String> {
+    let agent = shared
+        .agent_for(runtime.provider)
+        .ok_or_else(|| format!("no agent CLI for provider {}", runtime.provider))?;
+    let scratch = tempfile::tempdir().map_err(|error| format!("cannot create a scratch directory: {error}"))?;
+    let spec = multica_agents::RunSpec {
+        executable: agent.executable.clone(),
+        cwd: scratch.path().to_owned(),
+        prompt: PING_PROMPT.to_owned(),
+        model: agent.model.clone(),
+        resume_session_id: None,
+        env: Vec::new(),
+        timeout: PING_TIMEOUT,
+        kill_grace: multica_agents::KillGrace::default(),
+    };
+    let run = multica_agents::backend(runtime.provider)
+        .spawn(spec, CancellationToken::new())
+        .map_err(|error| error.to_string())?;
+    let multica_agents::AgentRun {
+        mut events,
+        outcome,
+        ..
+    } = run;
+    while events.recv().await.is_some() {}
+    let outcome = outcome.await;
+    match outcome.status {
+        multica_agents::RunStatus::Completed => Ok(outcome.output),
+        _ => Err(outcome
+            .error
+            .unwrap_or_else(|| format!("the agent ended as {:?}", outcome.status))),
+    }
+}
+
+/// The headless daemon does not replace itself: updates come from the desktop app's
+/// signed updater or the package manager that installed it. Say so instead of
+/// leaving the request to time out.
+async fn refuse_update(shared: Arc<Shared>, runtime: RuntimeBinding, update: PendingUpdate) {
+    info!(runtime_id = %runtime.id, target = %update.target_version, "update requested; not supported by this daemon");
+    let result = UpdateResultRequest {
+        status: "failed".to_owned(),
+        output: String::new(),
+        error: format!(
+            "this daemon ({}) cannot update itself to {}; update the Multica desktop app, or reinstall the multica CLI",
+            shared.config.cli_version, update.target_version
+        ),
+    };
+    if let Err(error) = shared
+        .client
+        .report_update_result(&runtime.id, &update.id, &result)
+        .await
+    {
+        warn!(update_id = %update.id, %error, "reporting the update result failed");
+    }
+}

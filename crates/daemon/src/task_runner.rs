@@ -1,0 +1,506 @@
+//! One task, from claim to report: start → progress → prepare → run (watching for
+//! cancellation) → status check → complete or fail, in the order the server expects.
+
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use multica_agents::{AgentEvent, AgentRun, RunOutcome, RunSpec, RunStatus};
+use multica_api::ApiError;
+use multica_api::wire::{AgentTask, CompleteRequest, TaskMessage, TaskStatus};
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, debug, error, info, info_span, warn};
+
+use crate::brief::task_prompt;
+use crate::engine::{ActiveTask, RuntimeBinding, Shared};
+use crate::events::{EngineEvent, TaskOutcome};
+use crate::execenv::{self, RepoInfo, SkillFileSpec, SkillSpec, TaskContext, TaskEnvironment};
+use crate::go_duration::format_duration;
+use crate::transcript::{Redactor, TranscriptBuilder};
+
+/// How often buffered transcript text is sent, as in the Go daemon.
+const TRANSCRIPT_FLUSH_INTERVAL: Duration = Duration::from_millis(500);
+
+/// One transcript POST may take this long before it is retried at the next flush.
+const TRANSCRIPT_POST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Messages per transcript POST, to keep request bodies bounded.
+const TRANSCRIPT_BATCH: usize = 200;
+
+/// After this many failed attempts in a row, unsent transcript messages are given up
+/// (the durable outbox of a later stage keeps them across restarts).
+const TRANSCRIPT_MAX_ATTEMPTS: u32 = 20;
+
+/// Back-off between attempts to report the result (transport errors, 5xx, 408, 429).
+const REPORT_BACKOFF: [Duration; 5] = [
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+    Duration::from_secs(4),
+    Duration::from_secs(8),
+    Duration::from_secs(16),
+];
+
+/// Why the agent was stopped early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StopReason {
+    /// The server moved the task to a terminal status (cancelled) or forgot it.
+    ServerCancelled,
+    /// The daemon is shutting down and the grace period ran out.
+    DaemonStopping,
+}
+
+pub(crate) async fn run_task(shared: &Shared, task: AgentTask, runtime: RuntimeBinding, stop: CancellationToken) {
+    let span = info_span!("task", task = %execenv::short_id(&task.id));
+    run_task_inner(shared, task, runtime, stop).instrument(span).await;
+}
+
+async fn run_task_inner(shared: &Shared, task: AgentTask, runtime: RuntimeBinding, stop: CancellationToken) {
+    let task_id = task.id.clone();
+    let workspace_id = if task.workspace_id.is_empty() {
+        // Seed servers leave it empty when the issue lookup failed; the runtime knows.
+        runtime.workspace_id.clone()
+    } else {
+        task.workspace_id.clone()
+    };
+    let agent_name = task
+        .agent
+        .as_ref()
+        .map_or_else(|| "agent".to_owned(), |agent| agent.name.clone());
+    info!(issue = %task.issue_id, agent = %agent_name, provider = %runtime.provider, "task claimed");
+    shared.active().insert(
+        task_id.clone(),
+        ActiveTask {
+            task_id: task_id.clone(),
+            issue_id: task.issue_id.clone(),
+            workspace_id: workspace_id.clone(),
+            provider: runtime.provider.to_string(),
+            started_at_unix: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |elapsed| elapsed.as_secs()),
+        },
+    );
+    shared.emit(EngineEvent::TaskClaimed {
+        task_id: task_id.clone(),
+        issue_id: task.issue_id.clone(),
+        workspace_id: workspace_id.clone(),
+        runtime_id: runtime.id.clone(),
+        provider: runtime.provider.to_string(),
+    });
+
+    let outcome = execute(shared, &task, &runtime, &workspace_id, &agent_name, &stop).await;
+    info!(outcome = ?outcome, "task finished");
+    shared.active().remove(&task_id);
+    shared.emit(EngineEvent::TaskFinished { task_id, outcome });
+}
+
+async fn execute(
+    shared: &Shared,
+    task: &AgentTask,
+    runtime: &RuntimeBinding,
+    workspace_id: &str,
+    agent_name: &str,
+    stop: &CancellationToken,
+) -> TaskOutcome {
+    let client = &shared.client;
+    let Some(agent) = shared.agent_for(runtime.provider) else {
+        let error = format!("no agent CLI for provider {} on this machine", runtime.provider);
+        return report_failure(shared, &task.id, error).await;
+    };
+
+    if let Err(error) = with_retries(|| client.start_task(&task.id)).await {
+        warn!(%error, "starting the task failed");
+        return report_failure(shared, &task.id, format!("start task failed: {error}")).await;
+    }
+    progress(shared, &task.id, &format!("Launching {}", runtime.provider.display_name()), 1, 2).await;
+
+    let context = task_context(task, agent_name);
+    let environment = match prepare_environment(shared, task, runtime, workspace_id, &context).await {
+        Ok(environment) => environment,
+        Err(error) => {
+            return report_failure(shared, &task.id, format!("prepare execution environment: {error}")).await;
+        }
+    };
+    info!(work_dir = %environment.work_dir.display(), reused = environment.reused, "environment ready");
+    if let Some(session) = &task.prior_session_id {
+        info!(session_id = %session, "resuming the prior session");
+    }
+
+    let spec = RunSpec {
+        executable: agent.executable.clone(),
+        cwd: environment.work_dir.clone(),
+        prompt: task_prompt(&context),
+        model: agent.model.clone(),
+        resume_session_id: task.prior_session_id.clone().filter(|id| !id.is_empty()),
+        env: task_env(shared, task, workspace_id, agent_name),
+        timeout: shared.config.agent_timeout,
+        kill_grace: multica_agents::KillGrace::default(),
+    };
+    let agent_cancel = CancellationToken::new();
+    let run = match multica_agents::backend(runtime.provider).spawn(spec, agent_cancel.clone()) {
+        Ok(run) => run,
+        Err(error) => {
+            return report_failure(shared, &task.id, format!("cannot start {}: {error}", runtime.provider)).await;
+        }
+    };
+
+    let redactor = Redactor::new([shared.token.expose()]);
+    let (outcome, stopped) = supervise(shared, &task.id, run, agent_cancel, stop, redactor).await;
+
+    match stopped {
+        Some(StopReason::ServerCancelled) => {
+            info!("task cancelled on the server; result discarded");
+            return TaskOutcome::Cancelled;
+        }
+        Some(StopReason::DaemonStopping) => {
+            return report_failure(
+                shared,
+                &task.id,
+                format!(
+                    "the Multica daemon on this machine stopped while {} was working; assign the issue again to retry",
+                    runtime.provider.display_name()
+                ),
+            )
+            .await;
+        }
+        None => {}
+    }
+
+    progress(shared, &task.id, "Finishing task", 2, 2).await;
+    // The task may have been cancelled (e.g. reassigned) after the last status poll;
+    // reporting now would only be refused.
+    if let Ok(status) = client.task_status(&task.id).await
+        && status == TaskStatus::Cancelled
+    {
+        info!("task cancelled during execution; result discarded");
+        return TaskOutcome::Cancelled;
+    }
+
+    let provider = runtime.provider;
+    match outcome.status {
+        RunStatus::Completed if outcome.output.trim().is_empty() => {
+            report_failure(shared, &task.id, format!("{provider} returned empty output")).await
+        }
+        RunStatus::Completed => {
+            let request = CompleteRequest {
+                output: outcome.output.clone(),
+                session_id: outcome.session_id.clone(),
+                work_dir: Some(environment.work_dir.to_string_lossy().into_owned()),
+                ..CompleteRequest::default()
+            };
+            report_completion(shared, &task.id, &request).await
+        }
+        RunStatus::TimedOut => {
+            let error = format!(
+                "{provider} timed out after {}",
+                format_duration(shared.config.agent_timeout)
+            );
+            report_failure(shared, &task.id, error).await
+        }
+        _ => {
+            let error = outcome
+                .error
+                .clone()
+                .unwrap_or_else(|| format!("{provider} execution {:?}", outcome.status).to_lowercase());
+            report_failure(shared, &task.id, error).await
+        }
+    }
+}
+
+fn task_context(task: &AgentTask, agent_name: &str) -> TaskContext {
+    let (instructions, skills) = task.agent.as_ref().map_or_else(
+        || (String::new(), Vec::new()),
+        |agent| {
+            let skills = agent
+                .skills
+                .iter()
+                .map(|skill| SkillSpec {
+                    name: skill.name.clone(),
+                    content: skill.content.clone(),
+                    files: skill
+                        .files
+                        .iter()
+                        .map(|file| SkillFileSpec {
+                            path: file.path.clone(),
+                            content: file.content.clone(),
+                        })
+                        .collect(),
+                })
+                .collect();
+            (agent.instructions.clone(), skills)
+        },
+    );
+    TaskContext {
+        issue_id: task.issue_id.clone(),
+        trigger_comment_id: task.trigger_comment_id.clone().filter(|id| !id.is_empty()),
+        agent_name: agent_name.to_owned(),
+        agent_instructions: instructions,
+        skills,
+        repos: task
+            .repos
+            .iter()
+            .map(|repo| RepoInfo {
+                url: repo.url.clone(),
+                description: repo.description.clone(),
+            })
+            .collect(),
+    }
+}
+
+async fn prepare_environment(
+    shared: &Shared,
+    task: &AgentTask,
+    runtime: &RuntimeBinding,
+    workspace_id: &str,
+    context: &TaskContext,
+) -> Result<TaskEnvironment, String> {
+    let root = shared.config.workspaces_root.clone();
+    let workspace_id = workspace_id.to_owned();
+    let task_id = task.id.clone();
+    let provider = runtime.provider;
+    let context = context.clone();
+    let prior = task.prior_work_dir.clone().filter(|dir| !dir.is_empty()).map(PathBuf::from);
+    tokio::task::spawn_blocking(move || {
+        execenv::prepare(&root, &workspace_id, &task_id, provider, &context, prior.as_deref())
+    })
+    .await
+    .map_err(|error| format!("preparation task failed: {error}"))?
+    .map_err(|error| error.to_string())
+}
+
+/// The environment every agent gets, so that `multica` works inside it and acts as
+/// this agent on this task.
+fn task_env(shared: &Shared, task: &AgentTask, workspace_id: &str, agent_name: &str) -> Vec<(String, String)> {
+    let cli = &shared.multica_cli;
+    let cli_dir = cli.parent().map(PathBuf::from).unwrap_or_default();
+    // Our directory goes first so a stale `multica` elsewhere on PATH cannot win.
+    let mut path_entries = vec![cli_dir];
+    if let Some(path) = std::env::var_os("PATH") {
+        path_entries.extend(std::env::split_paths(&path));
+    }
+    let path = std::env::join_paths(path_entries)
+        .map(|joined| joined.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    vec![
+        ("MULTICA_TOKEN".to_owned(), shared.token.expose().to_owned()),
+        ("MULTICA_SERVER_URL".to_owned(), shared.config.server_url.to_string()),
+        ("MULTICA_DAEMON_PORT".to_owned(), shared.config.health_port.to_string()),
+        ("MULTICA_WORKSPACE_ID".to_owned(), workspace_id.to_owned()),
+        ("MULTICA_AGENT_NAME".to_owned(), agent_name.to_owned()),
+        ("MULTICA_AGENT_ID".to_owned(), task.agent_id.clone()),
+        ("MULTICA_TASK_ID".to_owned(), task.id.clone()),
+        ("MULTICA_CLI".to_owned(), cli.to_string_lossy().into_owned()),
+        ("PATH".to_owned(), path),
+    ]
+}
+
+/// Forwards the agent's events into the transcript until it ends, while polling the
+/// task's status and watching for shutdown. Returns the outcome and, if the agent
+/// was stopped early, why.
+async fn supervise(
+    shared: &Shared,
+    task_id: &str,
+    run: AgentRun,
+    agent_cancel: CancellationToken,
+    stop: &CancellationToken,
+    redactor: Redactor,
+) -> (RunOutcome, Option<StopReason>) {
+    let AgentRun {
+        mut events,
+        outcome,
+        ..
+    } = run;
+    let mut transcript = TranscriptSender::new(task_id, redactor);
+    let mut flush = tokio::time::interval(TRANSCRIPT_FLUSH_INTERVAL);
+    let mut status_poll = tokio::time::interval(shared.config.status_poll_interval);
+    status_poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    status_poll.tick().await;
+    let mut stopped: Option<StopReason> = None;
+    let mut tool_calls = 0u32;
+
+    loop {
+        tokio::select! {
+            event = events.recv() => match event {
+                Some(event) => {
+                    if let AgentEvent::ToolUse { tool, .. } = &event {
+                        tool_calls += 1;
+                        info!(%tool, number = tool_calls, "tool call");
+                    } else if let AgentEvent::Log { message, .. } = &event {
+                        debug!(agent_log = %message);
+                    }
+                    transcript.push(event);
+                }
+                None => break,
+            },
+            _ = flush.tick() => transcript.flush(shared).await,
+            _ = status_poll.tick(), if stopped.is_none() => {
+                match shared.client.task_status(task_id).await {
+                    Ok(status) if status.is_terminal() => {
+                        info!(%status, "task ended on the server; stopping the agent");
+                        stopped = Some(StopReason::ServerCancelled);
+                        agent_cancel.cancel();
+                    }
+                    Err(error) if error.is_not_found() => {
+                        info!("task no longer exists on the server; stopping the agent");
+                        stopped = Some(StopReason::ServerCancelled);
+                        agent_cancel.cancel();
+                    }
+                    Ok(_) => {}
+                    Err(error) => debug!(%error, "status poll failed"),
+                }
+            }
+            () = stop.cancelled(), if stopped.is_none() => {
+                stopped = Some(StopReason::DaemonStopping);
+                transcript.push_error("The daemon is stopping; the agent was stopped.");
+                agent_cancel.cancel();
+            }
+        }
+    }
+    let outcome = outcome.await;
+    transcript.finish(shared).await;
+    (outcome, stopped)
+}
+
+/// Sends transcript messages in `seq` order, keeping what failed for the next try.
+struct TranscriptSender<'a> {
+    task_id: &'a str,
+    builder: TranscriptBuilder,
+    unsent: Vec<TaskMessage>,
+    failed_attempts: u32,
+}
+
+impl<'a> TranscriptSender<'a> {
+    fn new(task_id: &'a str, redactor: Redactor) -> Self {
+        Self {
+            task_id,
+            builder: TranscriptBuilder::new(redactor),
+            unsent: Vec::new(),
+            failed_attempts: 0,
+        }
+    }
+
+    fn push(&mut self, event: AgentEvent) {
+        self.builder.push(event);
+    }
+
+    fn push_error(&mut self, text: &str) {
+        self.builder.push_error(text);
+    }
+
+    async fn flush(&mut self, shared: &Shared) {
+        let ready = self.builder.take_ready();
+        if !ready.is_empty() {
+            shared.emit(EngineEvent::TaskMessages {
+                task_id: self.task_id.to_owned(),
+                messages: ready.clone(),
+            });
+            self.unsent.extend(ready);
+        }
+        while !self.unsent.is_empty() {
+            let count = self.unsent.len().min(TRANSCRIPT_BATCH);
+            let batch = &self.unsent[..count];
+            let sent = tokio::time::timeout(
+                TRANSCRIPT_POST_TIMEOUT,
+                shared.client.report_messages(self.task_id, batch),
+            )
+            .await;
+            match sent {
+                Ok(Ok(())) => {
+                    self.unsent.drain(..count);
+                    self.failed_attempts = 0;
+                }
+                Ok(Err(error)) if !error.is_retryable() => {
+                    warn!(%error, dropped = count, "the server refused transcript messages");
+                    self.unsent.drain(..count);
+                }
+                failure => {
+                    self.failed_attempts += 1;
+                    let reason = match failure {
+                        Ok(Err(error)) => error.to_string(),
+                        _ => "timed out".to_owned(),
+                    };
+                    if self.failed_attempts >= TRANSCRIPT_MAX_ATTEMPTS {
+                        error!(%reason, dropped = self.unsent.len(), "giving up on transcript messages");
+                        self.unsent.clear();
+                        self.failed_attempts = 0;
+                    } else {
+                        debug!(%reason, pending = self.unsent.len(), "transcript send failed; will retry");
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The last flush: a few quick retries, since there is no next tick.
+    async fn finish(&mut self, shared: &Shared) {
+        for delay in [Duration::ZERO, Duration::from_millis(500), Duration::from_secs(2)] {
+            tokio::time::sleep(delay).await;
+            self.flush(shared).await;
+            if self.unsent.is_empty() {
+                return;
+            }
+        }
+        if !self.unsent.is_empty() {
+            error!(dropped = self.unsent.len(), "transcript messages could not be delivered");
+        }
+    }
+}
+
+async fn progress(shared: &Shared, task_id: &str, summary: &str, step: u32, total: u32) {
+    shared.emit(EngineEvent::TaskProgress {
+        task_id: task_id.to_owned(),
+        summary: summary.to_owned(),
+        step,
+        total,
+    });
+    if let Err(error) = shared.client.report_progress(task_id, summary, step, total).await {
+        debug!(%error, "progress report failed");
+    }
+}
+
+async fn report_completion(shared: &Shared, task_id: &str, request: &CompleteRequest) -> TaskOutcome {
+    match with_retries(|| shared.client.complete_task(task_id, request)).await {
+        Ok(_) => TaskOutcome::Completed {
+            session_id: request.session_id.clone(),
+        },
+        Err(error) if error.is_conflict() => {
+            // The task moved on (cancelled, or failed by the server's sweeper); a
+            // fail would be refused the same way.
+            warn!(%error, "the server no longer accepts a result for this task");
+            TaskOutcome::Failed {
+                error: error.to_string(),
+            }
+        }
+        Err(error) => {
+            warn!(%error, "completing the task failed; reporting a failure instead");
+            report_failure(shared, task_id, format!("complete task failed: {error}")).await
+        }
+    }
+}
+
+async fn report_failure(shared: &Shared, task_id: &str, error: String) -> TaskOutcome {
+    warn!(%error, "task failed");
+    if let Err(report_error) = with_retries(|| shared.client.fail_task(task_id, &error)).await {
+        warn!(error = %report_error, "reporting the failure failed");
+    }
+    TaskOutcome::Failed { error }
+}
+
+async fn with_retries<T, F, Fut>(mut call: F) -> Result<T, ApiError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, ApiError>>,
+{
+    let mut delays = REPORT_BACKOFF.iter();
+    loop {
+        match call().await {
+            Err(error) if error.is_retryable() => match delays.next() {
+                Some(delay) => {
+                    debug!(%error, retry_in = ?delay, "report failed; retrying");
+                    tokio::time::sleep(*delay).await;
+                }
+                None => return Err(error),
+            },
+            result => return result,
+        }
+    }
+}
