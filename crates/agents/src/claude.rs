@@ -15,8 +15,8 @@ use tracing::{debug, info, warn};
 use crate::lines::{Line, LineSplitter, MAX_LINE_BYTES};
 use crate::process::{end_stragglers, own_process_group, stop_escalating};
 use crate::{
-    AgentBackend, AgentError, AgentEvent, AgentRun, EVENT_BUFFER, LogLevel, ModelUsage, OutcomeReceiver, Provider,
-    RunOutcome, RunSpec, RunStatus,
+    AgentBackend, AgentError, AgentEvent, AgentRun, EVENT_BUFFER, LogLevel, ModelUsage,
+    OutcomeReceiver, Provider, RunOutcome, RunSpec, RunStatus,
 };
 
 /// How much stderr is kept to explain a failure.
@@ -91,11 +91,18 @@ impl AgentBackend for ClaudeBackend {
             };
 
             let mut stdout_reader = stdout_reader;
-            if tokio::time::timeout(DRAIN_GRACE, &mut stdout_reader).await.is_err() {
-                debug!(pid, "output still open after exit; ending the process group");
+            let drained = tokio::time::timeout(DRAIN_GRACE, &mut stdout_reader).await;
+            if drained.is_err() {
+                debug!(
+                    pid,
+                    "output still open after exit; ending the process group"
+                );
             }
             end_stragglers(pid).await;
-            let parser = stdout_reader.await.unwrap_or_default();
+            let parser = match drained {
+                Ok(parser) => parser.unwrap_or_default(),
+                Err(_) => stdout_reader.await.unwrap_or_default(),
+            };
             let stderr_tail = stderr_reader.await.unwrap_or_default();
 
             let outcome = build_outcome(
@@ -113,7 +120,9 @@ impl AgentBackend for ClaudeBackend {
 
         Ok(AgentRun {
             events: events_rx,
-            outcome: OutcomeReceiver { receiver: outcome_rx },
+            outcome: OutcomeReceiver {
+                receiver: outcome_rx,
+            },
             pid,
         })
     }
@@ -211,7 +220,10 @@ async fn answer_control_request(stdin: &mut Option<ChildStdin>, request: &Contro
 }
 
 /// Forwards stderr as log events and keeps its tail to explain failures.
-async fn read_stderr(stderr: Option<impl AsyncRead + Unpin>, events: mpsc::Sender<AgentEvent>) -> String {
+async fn read_stderr(
+    stderr: Option<impl AsyncRead + Unpin>,
+    events: mpsc::Sender<AgentEvent>,
+) -> String {
     let Some(mut stderr) = stderr else {
         return String::new();
     };
@@ -235,7 +247,9 @@ async fn read_stderr(stderr: Option<impl AsyncRead + Unpin>, events: mpsc::Sende
             splitter.push(&buffer[..read], &mut lines);
         }
         for line in lines.drain(..) {
-            let Line::Complete(bytes) = line else { continue };
+            let Line::Complete(bytes) = line else {
+                continue;
+            };
             let message = String::from_utf8_lossy(&bytes).trim().to_owned();
             if message.is_empty() {
                 continue;
@@ -505,10 +519,8 @@ impl ClaudeStreamParser {
         }
         let mut parsed = ParsedLine::default();
         match raw.kind.as_str() {
-            "system" => {
-                if raw.subtype == "init" {
-                    parsed.events.push(AgentEvent::Status("running".to_owned()));
-                }
+            "system" if raw.subtype == "init" => {
+                parsed.events.push(AgentEvent::Status("running".to_owned()));
             }
             "assistant" => self.assistant_blocks(raw.message, &mut parsed.events),
             "user" => self.user_blocks(raw.message, &mut parsed.events),
@@ -659,7 +671,7 @@ mod tests {
 
     use super::*;
 
-    fn parse(parser: &mut ClaudeStreamParser, value: Value) -> ParsedLine {
+    fn parse(parser: &mut ClaudeStreamParser, value: &Value) -> ParsedLine {
         parser.parse_line(value.to_string().as_bytes())
     }
 
@@ -668,14 +680,14 @@ mod tests {
         let mut parser = ClaudeStreamParser::default();
         let init = parse(
             &mut parser,
-            json!({"type":"system","subtype":"init","session_id":"s-1","tools":["Bash"]}),
+            &json!({"type":"system","subtype":"init","session_id":"s-1","tools":["Bash"]}),
         );
         assert_eq!(init.events, vec![AgentEvent::Status("running".into())]);
         assert_eq!(parser.session_id(), Some("s-1"));
 
         let assistant = parse(
             &mut parser,
-            json!({"type":"assistant","message":{"content":[
+            &json!({"type":"assistant","message":{"content":[
                 {"type":"thinking","thinking":"plan"},
                 {"type":"text","text":"Running it."},
                 {"type":"tool_use","id":"t1","name":"Bash","input":{"command":"ls"}}]}}),
@@ -695,7 +707,7 @@ mod tests {
 
         let user = parse(
             &mut parser,
-            json!({"type":"user","message":{"content":[
+            &json!({"type":"user","message":{"content":[
                 {"type":"tool_result","tool_use_id":"t1","content":[{"type":"text","text":"a"},{"type":"text","text":"b"}]}]}}),
         );
         assert_eq!(
@@ -710,7 +722,7 @@ mod tests {
 
         let result = parse(
             &mut parser,
-            json!({"type":"result","subtype":"success","is_error":false,"result":"Done.","session_id":"s-1",
+            &json!({"type":"result","subtype":"success","is_error":false,"result":"Done.","session_id":"s-1",
                    "modelUsage":{"claude-x":{"inputTokens":10,"outputTokens":4,"cacheReadInputTokens":2,
                                              "cacheCreationInputTokens":1,"costUSD":0.5}}}),
         );
@@ -734,12 +746,29 @@ mod tests {
     fn broken_and_unknown_lines_never_panic() {
         let mut parser = ClaudeStreamParser::default();
         let broken = parser.parse_line(b"{\"type\":\"assistant\",");
-        assert!(matches!(broken.events[0], AgentEvent::Log { level: LogLevel::Warn, .. }));
+        assert!(matches!(
+            broken.events[0],
+            AgentEvent::Log {
+                level: LogLevel::Warn,
+                ..
+            }
+        ));
         assert!(parser.parse_line(b"   ").events.is_empty());
         assert!(parser.parse_line(b"not json at all").events.len() == 1);
-        assert!(parse(&mut parser, json!({"type":"stream_event","event":{}})).events.is_empty());
-        assert!(parse(&mut parser, json!({"type":"assistant","message":{"content":[{"type":"image"}]}})).events.is_empty());
-        assert!(parse(&mut parser, json!([1, 2])).events.len() == 1);
+        assert!(
+            parse(&mut parser, &json!({"type":"stream_event","event":{}}))
+                .events
+                .is_empty()
+        );
+        assert!(
+            parse(
+                &mut parser,
+                &json!({"type":"assistant","message":{"content":[{"type":"image"}]}})
+            )
+            .events
+            .is_empty()
+        );
+        assert!(parse(&mut parser, &json!([1, 2])).events.len() == 1);
         assert!(parser.parse_line(&[0xff, 0xfe, b'{']).events.len() == 1);
     }
 
@@ -748,9 +777,12 @@ mod tests {
         let mut parser = ClaudeStreamParser::default();
         let line = parse(
             &mut parser,
-            json!({"type":"result","subtype":"error_during_execution","is_error":true,"result":"API Error: 401"}),
+            &json!({"type":"result","subtype":"error_during_execution","is_error":true,"result":"API Error: 401"}),
         );
-        assert_eq!(line.events, vec![AgentEvent::Error("API Error: 401".into())]);
+        assert_eq!(
+            line.events,
+            vec![AgentEvent::Error("API Error: 401".into())]
+        );
         assert!(parser.final_is_error());
     }
 
@@ -759,7 +791,7 @@ mod tests {
         let mut parser = ClaudeStreamParser::default();
         let line = parse(
             &mut parser,
-            json!({"type":"control_request","request_id":"r-1",
+            &json!({"type":"control_request","request_id":"r-1",
                    "request":{"subtype":"can_use_tool","tool_name":"Bash","input":{"command":"rm -rf build"}}}),
         );
         let request = line.control_request.expect("a control request");
@@ -767,27 +799,60 @@ mod tests {
         assert_eq!(response["type"], "control_response");
         assert_eq!(response["response"]["request_id"], "r-1");
         assert_eq!(response["response"]["response"]["behavior"], "allow");
-        assert_eq!(response["response"]["response"]["updatedInput"]["command"], "rm -rf build");
+        assert_eq!(
+            response["response"]["response"]["updatedInput"]["command"],
+            "rm -rf build"
+        );
     }
 
     #[test]
     fn outcome_mapping() {
         let outcome = |parser, exit, stopped| {
-            build_outcome(parser, exit, stopped, "boom on stderr", Duration::from_secs(3600), Duration::ZERO)
+            build_outcome(
+                parser,
+                exit,
+                stopped,
+                "boom on stderr",
+                Duration::from_secs(3600),
+                Duration::ZERO,
+            )
         };
-        let timed_out = outcome(ClaudeStreamParser::default(), None, Some(RunStatus::TimedOut));
+        let timed_out = outcome(
+            ClaudeStreamParser::default(),
+            None,
+            Some(RunStatus::TimedOut),
+        );
         assert_eq!(timed_out.status, RunStatus::TimedOut);
-        assert_eq!(timed_out.error.as_deref(), Some("claude timed out after 1h"));
+        assert_eq!(
+            timed_out.error.as_deref(),
+            Some("claude timed out after 1h")
+        );
 
         let crashed = outcome(ClaudeStreamParser::default(), Some(1), None);
         assert_eq!(crashed.status, RunStatus::Failed);
-        assert_eq!(crashed.error.as_deref(), Some("claude exited with status 1: boom on stderr"));
+        assert_eq!(
+            crashed.error.as_deref(),
+            Some("claude exited with status 1: boom on stderr")
+        );
 
-        let silent = build_outcome(ClaudeStreamParser::default(), Some(0), None, "", Duration::ZERO, Duration::ZERO);
-        assert_eq!(silent.error.as_deref(), Some("claude exited without a result"));
+        let silent = build_outcome(
+            ClaudeStreamParser::default(),
+            Some(0),
+            None,
+            "",
+            Duration::ZERO,
+            Duration::ZERO,
+        );
+        assert_eq!(
+            silent.error.as_deref(),
+            Some("claude exited without a result")
+        );
 
         let mut parser = ClaudeStreamParser::default();
-        parse(&mut parser, json!({"type":"result","subtype":"success","result":"ok","session_id":"s"}));
+        parse(
+            &mut parser,
+            &json!({"type":"result","subtype":"success","result":"ok","session_id":"s"}),
+        );
         let done = outcome(parser, Some(0), None);
         assert_eq!(done.status, RunStatus::Completed);
         assert_eq!(done.output, "ok");

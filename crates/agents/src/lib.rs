@@ -222,7 +222,10 @@ pub enum AgentError {
     #[error("{path} not found")]
     NotFound { path: PathBuf },
     #[error("{path} cannot be run: {source}")]
-    Spawn { path: PathBuf, source: std::io::Error },
+    Spawn {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("`{path} --version` failed ({status}){}", stderr_suffix(.stderr))]
     VersionFailed {
         path: PathBuf,
@@ -286,7 +289,14 @@ pub async fn detect_version(executable: &Path, timeout: Duration) -> Result<Stri
     };
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        let tail: String = stderr.chars().rev().take(500).collect::<Vec<_>>().into_iter().rev().collect();
+        let tail: String = stderr
+            .chars()
+            .rev()
+            .take(500)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
         return Err(AgentError::VersionFailed {
             path: executable.to_owned(),
             status: output.status.to_string(),

@@ -113,15 +113,23 @@ mod tests {
         let lines = split(&[b"ab", b"c\nde", b"f\r\n\n", b"tail"], 100);
         assert_eq!(
             lines,
-            vec![complete("abc"), complete("def"), complete(""), complete("tail")]
+            vec![
+                complete("abc"),
+                complete("def"),
+                complete(""),
+                complete("tail")
+            ]
         );
     }
 
     #[test]
     fn overlong_line_is_skipped_and_reading_continues() {
-        let long = vec![b'x'; 50];
+        let long = [b'x'; 50];
         let lines = split(&[b"ok\n", &long[..20], &long[20..], b"\nnext\n"], 10);
-        assert_eq!(lines, vec![complete("ok"), Line::TooLong(50), complete("next")]);
+        assert_eq!(
+            lines,
+            vec![complete("ok"), Line::TooLong(50), complete("next")]
+        );
     }
 
     #[test]

@@ -66,7 +66,11 @@ fn group_exists(_pgid: u32) -> bool {
 
 /// Stops a running agent: SIGINT, then SIGTERM, then SIGKILL to its group, waiting
 /// the grace periods in between. Returns the CLI's exit status.
-pub(crate) async fn stop_escalating(child: &mut Child, pgid: Option<u32>, grace: KillGrace) -> Option<ExitStatus> {
+pub(crate) async fn stop_escalating(
+    child: &mut Child,
+    pgid: Option<u32>,
+    grace: KillGrace,
+) -> Option<ExitStatus> {
     let steps = [
         (GroupSignal::Interrupt, grace.after_interrupt),
         (GroupSignal::Terminate, grace.after_terminate),

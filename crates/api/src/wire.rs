@@ -95,7 +95,6 @@ pub struct AgentRuntime {
 #[serde(default)]
 pub struct RepoRef {
     pub url: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
     pub description: String,
 }
 

@@ -34,7 +34,10 @@ pub struct Detection {
     pub skipped: Vec<SkippedAgent>,
 }
 
-pub async fn detect_agents(settings: &[AgentSetting], search_path: Option<&std::ffi::OsStr>) -> Detection {
+pub async fn detect_agents(
+    settings: &[AgentSetting],
+    search_path: Option<&std::ffi::OsStr>,
+) -> Detection {
     let probes = settings.iter().map(|setting| async move {
         let result = probe(setting, search_path).await;
         (setting, result)
@@ -52,7 +55,10 @@ pub async fn detect_agents(settings: &[AgentSetting], search_path: Option<&std::
     detection
 }
 
-async fn probe(setting: &AgentSetting, search_path: Option<&std::ffi::OsStr>) -> Result<DetectedAgent, String> {
+async fn probe(
+    setting: &AgentSetting,
+    search_path: Option<&std::ffi::OsStr>,
+) -> Result<DetectedAgent, String> {
     let executable = resolve_executable(&setting.executable, search_path).ok_or_else(|| {
         format!(
             "{} not found (looked for {:?}; set MULTICA_{}_PATH to its location)",
@@ -74,7 +80,10 @@ async fn probe(setting: &AgentSetting, search_path: Option<&std::ffi::OsStr>) ->
 
 /// A bare name is searched on `search_path` (the process PATH when `None`); a path
 /// with a separator is taken as given. The result is absolute.
-pub fn resolve_executable(executable: &Path, search_path: Option<&std::ffi::OsStr>) -> Option<PathBuf> {
+pub fn resolve_executable(
+    executable: &Path,
+    search_path: Option<&std::ffi::OsStr>,
+) -> Option<PathBuf> {
     let has_separator = executable.components().count() > 1;
     let found = if has_separator {
         executable.is_file().then(|| executable.to_owned())

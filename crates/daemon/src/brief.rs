@@ -40,7 +40,11 @@ pub fn render_brief(context: &TaskContext) -> String {
     );
 
     if !context.agent_instructions.trim().is_empty() {
-        let _ = writeln!(out, "## Your instructions\n\n{}\n", context.agent_instructions.trim());
+        let _ = writeln!(
+            out,
+            "## Your instructions\n\n{}\n",
+            context.agent_instructions.trim()
+        );
     }
 
     out.push_str(COMMANDS);
@@ -60,7 +64,12 @@ pub fn render_brief(context: &TaskContext) -> String {
             } else {
                 repo.description.trim()
             };
-            let _ = writeln!(out, "| {} | {} |", repo.url, description.replace('|', "\\|"));
+            let _ = writeln!(
+                out,
+                "| {} | {} |",
+                repo.url,
+                description.replace('|', "\\|")
+            );
         }
         out.push('\n');
     }
@@ -203,7 +212,10 @@ mod tests {
             "- **Code Review**",
             "Do not reach Multica URLs",
         ] {
-            assert!(brief.contains(expected), "missing {expected:?} in:\n{brief}");
+            assert!(
+                brief.contains(expected),
+                "missing {expected:?} in:\n{brief}"
+            );
         }
     }
 

@@ -40,7 +40,14 @@ impl std::fmt::Debug for CliConfig {
         f.debug_struct("CliConfig")
             .field("server_url", &self.server_url)
             .field("workspace_id", &self.workspace_id)
-            .field("token", &if self.token.is_empty() { "<none>" } else { "<redacted>" })
+            .field(
+                "token",
+                &if self.token.is_empty() {
+                    "<none>"
+                } else {
+                    "<redacted>"
+                },
+            )
             .field("watched_workspaces", &self.watched_workspaces)
             .finish_non_exhaustive()
     }
@@ -49,11 +56,20 @@ impl std::fmt::Debug for CliConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum CliConfigError {
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path} is not valid JSON ({source}); fix or remove it")]
-    Parse { path: PathBuf, source: serde_json::Error },
+    Parse {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
     #[error("cannot write {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 impl CliConfig {
@@ -80,7 +96,9 @@ impl CliConfig {
     pub fn load(path: &Path) -> Result<Self, CliConfigError> {
         let bytes = match fs::read(path) {
             Ok(bytes) => bytes,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Self::default());
+            }
             Err(source) => {
                 return Err(CliConfigError::Read {
                     path: path.to_owned(),
@@ -114,7 +132,8 @@ impl CliConfig {
         temp.write_all(&json).map_err(write_error)?;
         temp.as_file().sync_all().map_err(write_error)?;
         restrict_to_owner(temp.path()).map_err(write_error)?;
-        temp.persist(path).map_err(|error| write_error(error.error))?;
+        temp.persist(path)
+            .map_err(|error| write_error(error.error))?;
         Ok(())
     }
 }
@@ -205,7 +224,10 @@ mod tests {
     #[test]
     fn profile_paths_match_the_go_cli() {
         let home = Path::new("/home/u");
-        assert_eq!(config_path(home, None), Path::new("/home/u/.multica/config.json"));
+        assert_eq!(
+            config_path(home, None),
+            Path::new("/home/u/.multica/config.json")
+        );
         assert_eq!(
             config_path(home, Some("dev")),
             Path::new("/home/u/.multica/profiles/dev/config.json")

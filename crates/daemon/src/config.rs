@@ -81,7 +81,10 @@ pub enum ConfigError {
     #[error(transparent)]
     ServerUrl(#[from] ServerUrlError),
     #[error("{name}: {source}")]
-    Duration { name: &'static str, source: DurationError },
+    Duration {
+        name: &'static str,
+        source: DurationError,
+    },
     #[error("{name} must be greater than zero")]
     Zero { name: &'static str },
     #[error("{name}={value:?} is not a whole number")]
@@ -107,7 +110,9 @@ pub struct ProcessEnvironment;
 
 impl Environment for ProcessEnvironment {
     fn var(&self, name: &str) -> Option<String> {
-        std::env::var(name).ok().filter(|value| !value.trim().is_empty())
+        std::env::var(name)
+            .ok()
+            .filter(|value| !value.trim().is_empty())
     }
 
     fn home(&self) -> Option<PathBuf> {
@@ -129,7 +134,9 @@ fn hostname() -> Option<String> {
 
 #[cfg(not(unix))]
 fn hostname() -> Option<String> {
-    std::env::var("COMPUTERNAME").ok().filter(|name| !name.trim().is_empty())
+    std::env::var("COMPUTERNAME")
+        .ok()
+        .filter(|name| !name.trim().is_empty())
 }
 
 /// The Go daemon's health port: 19514, or for a named profile
@@ -284,9 +291,10 @@ impl DaemonConfig {
                 let prefix = provider.env_prefix();
                 AgentSetting {
                     provider,
-                    executable: env
-                        .var(&format!("MULTICA_{prefix}_PATH"))
-                        .map_or_else(|| PathBuf::from(provider.default_executable()), PathBuf::from),
+                    executable: env.var(&format!("MULTICA_{prefix}_PATH")).map_or_else(
+                        || PathBuf::from(provider.default_executable()),
+                        PathBuf::from,
+                    ),
                     model: env
                         .var(&format!("MULTICA_{prefix}_MODEL"))
                         .map(|model| model.trim().to_owned()),
@@ -369,7 +377,10 @@ mod tests {
         assert_eq!(config.health_port, 19514);
         assert_eq!(config.daemon_id, "box");
         assert_eq!(config.device_name, "box");
-        assert_eq!(config.workspaces_root, home.path().join("multica_workspaces"));
+        assert_eq!(
+            config.workspaces_root,
+            home.path().join("multica_workspaces")
+        );
         assert_eq!(config.agents[0].executable, PathBuf::from("claude"));
     }
 
@@ -398,7 +409,10 @@ mod tests {
         assert_eq!(from_env.poll_interval, Duration::from_millis(500));
         assert_eq!(from_env.agent_timeout, Duration::from_secs(5400));
         assert_eq!(from_env.max_concurrent_tasks, 4);
-        assert_eq!(from_env.agents[0].executable, PathBuf::from("/usr/local/bin/claude"));
+        assert_eq!(
+            from_env.agents[0].executable,
+            PathBuf::from("/usr/local/bin/claude")
+        );
         assert_eq!(from_env.agents[0].model.as_deref(), Some("opus"));
 
         let flags = ConfigOverrides {
@@ -424,7 +438,10 @@ mod tests {
         // 'd'+'e'+'v' = 100+101+118 = 319
         assert_eq!(config.health_port, 19514 + 1 + 319);
         assert_eq!(config.daemon_id, "box-dev");
-        assert_eq!(config.workspaces_root, home.path().join("multica_workspaces_dev"));
+        assert_eq!(
+            config.workspaces_root,
+            home.path().join("multica_workspaces_dev")
+        );
         assert_eq!(
             config.config_file,
             home.path().join(".multica/profiles/dev/config.json")
@@ -440,7 +457,10 @@ mod tests {
             home.path(),
         )
         .expect_err("a unitless duration is refused");
-        assert!(error.to_string().contains("MULTICA_DAEMON_POLL_INTERVAL"), "{error}");
+        assert!(
+            error.to_string().contains("MULTICA_DAEMON_POLL_INTERVAL"),
+            "{error}"
+        );
 
         let error = load(
             &[("MULTICA_DAEMON_MAX_CONCURRENT_TASKS", "many")],

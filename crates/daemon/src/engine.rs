@@ -42,7 +42,10 @@ pub enum EngineError {
     #[error("no agent CLI found: install Claude Code (`npm install -g @anthropic-ai/claude-code`) or point MULTICA_CLAUDE_PATH at it{}", skipped_reasons(.skipped))]
     NoAgents { skipped: Vec<SkippedAgent> },
     #[error("the multica CLI for agents was not found at {path}: {source}")]
-    MulticaCliMissing { path: PathBuf, source: std::io::Error },
+    MulticaCliMissing {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("not logged in: run `multica login`, or set MULTICA_TOKEN")]
     NoToken,
     #[error("the server refused the token ({0}); run `multica login` again")]
@@ -117,11 +120,15 @@ pub(crate) struct Shared {
 impl Shared {
     pub(crate) fn registry(&self) -> MutexGuard<'_, Registry> {
         // A panic while holding the lock leaves plain data behind; keep going.
-        self.registry.lock().unwrap_or_else(|poison| poison.into_inner())
+        self.registry
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
     }
 
     pub(crate) fn active(&self) -> MutexGuard<'_, BTreeMap<String, ActiveTask>> {
-        self.active.lock().unwrap_or_else(|poison| poison.into_inner())
+        self.active
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
     }
 
     pub(crate) fn emit(&self, event: EngineEvent) {
@@ -175,7 +182,9 @@ impl Engine {
     /// also tells whether another daemon runs), finds the `multica` CLI for agents,
     /// detects agent CLIs and builds the client.
     pub async fn start(config: DaemonConfig, token: Option<Secret>) -> Result<Self, EngineError> {
-        let token = token.filter(|token| !token.is_empty()).ok_or(EngineError::NoToken)?;
+        let token = token
+            .filter(|token| !token.is_empty())
+            .ok_or(EngineError::NoToken)?;
         let health_listener = TcpListener::bind(("127.0.0.1", config.health_port))
             .await
             .map_err(|source| EngineError::HealthPortTaken {
@@ -188,12 +197,14 @@ impl Engine {
             config.health_port = address.port();
         }
 
-        let multica_cli = config.multica_cli.canonicalize().map_err(|source| {
-            EngineError::MulticaCliMissing {
-                path: config.multica_cli.clone(),
-                source,
-            }
-        })?;
+        let multica_cli =
+            config
+                .multica_cli
+                .canonicalize()
+                .map_err(|source| EngineError::MulticaCliMissing {
+                    path: config.multica_cli.clone(),
+                    source,
+                })?;
 
         let detection = detect_agents(&config.agents, None).await;
         for skipped in &detection.skipped {
@@ -259,7 +270,11 @@ impl Engine {
         );
         shared.emit(EngineEvent::Started {
             daemon_id: shared.config.daemon_id.clone(),
-            agents: shared.agents.iter().map(|a| a.provider.to_string()).collect(),
+            agents: shared
+                .agents
+                .iter()
+                .map(|a| a.provider.to_string())
+                .collect(),
         });
 
         // A refused token is fatal at start: nothing can work, and the user must act.
@@ -343,7 +358,10 @@ async fn claim_loop(
             let count = runtimes.len();
             for step in 0..count {
                 let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
-                    debug!(max = shared.config.max_concurrent_tasks, "all task slots busy");
+                    debug!(
+                        max = shared.config.max_concurrent_tasks,
+                        "all task slots busy"
+                    );
                     break;
                 };
                 let runtime = &runtimes[(offset + step) % count];
@@ -432,7 +450,9 @@ async fn workspace_watch_loop(shared: Arc<Shared>, shutdown: CancellationToken) 
 }
 
 fn modified_time(path: &std::path::Path) -> Option<SystemTime> {
-    std::fs::metadata(path).and_then(|meta| meta.modified()).ok()
+    std::fs::metadata(path)
+        .and_then(|meta| meta.modified())
+        .ok()
 }
 
 /// Adds every workspace the user belongs to on the server to the watch list in the
@@ -542,7 +562,10 @@ pub(crate) async fn reconcile_workspaces(shared: &Shared) {
     }
 }
 
-async fn register_workspace(shared: &Shared, workspace_id: &str) -> Result<RegisteredWorkspace, String> {
+async fn register_workspace(
+    shared: &Shared,
+    workspace_id: &str,
+) -> Result<RegisteredWorkspace, String> {
     let runtimes: Vec<RuntimeRegistration> = shared
         .agents
         .iter()

@@ -53,8 +53,12 @@ pub enum EngineEvent {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum TaskOutcome {
-    Completed { session_id: Option<String> },
-    Failed { error: String },
+    Completed {
+        session_id: Option<String>,
+    },
+    Failed {
+        error: String,
+    },
     /// The server cancelled the task; only the transcript was reported.
     Cancelled,
 }

@@ -65,7 +65,10 @@ pub enum ExecEnvError {
         reason: &'static str,
     },
     #[error("cannot prepare the task directory {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> ExecEnvError + '_ {
@@ -149,7 +152,8 @@ pub fn prepare(
 /// A prior work dir is reused only if it is `<workspace_dir>/<task8>/workdir` and
 /// exists: the path comes from the server and must not point elsewhere.
 fn is_reusable_work_dir(workspace_dir: &Path, candidate: &Path) -> bool {
-    let (Ok(workspace_dir), Ok(candidate)) = (workspace_dir.canonicalize(), candidate.canonicalize())
+    let (Ok(workspace_dir), Ok(candidate)) =
+        (workspace_dir.canonicalize(), candidate.canonicalize())
     else {
         return false;
     };
@@ -160,7 +164,11 @@ fn is_reusable_work_dir(workspace_dir: &Path, candidate: &Path) -> bool {
             .is_some_and(|parent| parent == workspace_dir)
 }
 
-fn write_context_files(work_dir: &Path, provider: Provider, context: &TaskContext) -> Result<(), ExecEnvError> {
+fn write_context_files(
+    work_dir: &Path,
+    provider: Provider,
+    context: &TaskContext,
+) -> Result<(), ExecEnvError> {
     let context_dir = work_dir.join(".agent_context");
     fs::create_dir_all(&context_dir).map_err(io_error(&context_dir))?;
     let issue_context = context_dir.join("issue_context.md");
@@ -227,7 +235,11 @@ pub fn skill_dir_name(name: &str) -> String {
             out.push('-');
         }
     }
-    let trimmed: String = out.trim_matches('-').chars().take(MAX_COMPONENT_LEN).collect();
+    let trimmed: String = out
+        .trim_matches('-')
+        .chars()
+        .take(MAX_COMPONENT_LEN)
+        .collect();
     if trimmed.is_empty() {
         "skill".to_owned()
     } else {
@@ -347,19 +359,33 @@ mod tests {
         let issue_context =
             fs::read_to_string(work.join(".agent_context/issue_context.md")).expect("context");
         assert!(issue_context.contains("issue-1"));
-        assert!(fs::read_to_string(work.join("CLAUDE.md")).expect("brief").contains("multica"));
+        assert!(
+            fs::read_to_string(work.join("CLAUDE.md"))
+                .expect("brief")
+                .contains("multica")
+        );
         assert_eq!(
             fs::read_to_string(work.join(".claude/skills/code-review/SKILL.md")).expect("skill"),
             "# Review"
         );
-        assert!(work.join(".claude/skills/code-review/templates/checklist.md").is_file());
+        assert!(
+            work.join(".claude/skills/code-review/templates/checklist.md")
+                .is_file()
+        );
     }
 
     #[test]
     fn reuses_a_prior_work_dir_of_the_same_workspace_only() {
         let root = tempfile::tempdir().expect("tempdir");
-        let first = prepare(root.path(), "ws-1", "aaaaaaaa1", Provider::Claude, &context(), None)
-            .expect("first");
+        let first = prepare(
+            root.path(),
+            "ws-1",
+            "aaaaaaaa1",
+            Provider::Claude,
+            &context(),
+            None,
+        )
+        .expect("first");
         fs::write(first.work_dir.join("notes.txt"), "kept").expect("write");
 
         let second = prepare(
@@ -387,7 +413,10 @@ mod tests {
             Some(&outside),
         )
         .expect("third");
-        assert!(!third.reused, "a work dir outside the workspace must not be reused");
+        assert!(
+            !third.reused,
+            "a work dir outside the workspace must not be reused"
+        );
     }
 
     #[test]
@@ -395,8 +424,15 @@ mod tests {
         let root = tempfile::tempdir().expect("tempdir");
         for bad_workspace in ["../etc", "a/b", "", "x\0y"] {
             assert!(
-                prepare(root.path(), bad_workspace, "t1", Provider::Claude, &context(), None)
-                    .is_err(),
+                prepare(
+                    root.path(),
+                    bad_workspace,
+                    "t1",
+                    Provider::Claude,
+                    &context(),
+                    None
+                )
+                .is_err(),
                 "{bad_workspace:?}"
             );
         }

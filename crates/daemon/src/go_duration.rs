@@ -124,7 +124,10 @@ mod tests {
     fn error_names_the_input_and_shows_examples() {
         let error = parse_go_duration("soon").expect_err("not a duration");
         let text = error.to_string();
-        assert!(text.contains("\"soon\"") && text.contains("500ms"), "{text}");
+        assert!(
+            text.contains("\"soon\"") && text.contains("500ms"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -66,7 +66,11 @@ async fn health(State(shared): State<Arc<Shared>>) -> Json<HealthReport> {
         device_name: shared.config.device_name.clone(),
         server_url: shared.config.server_url.to_string(),
         cli_version: shared.config.cli_version.clone(),
-        agents: shared.agents.iter().map(|a| a.provider.to_string()).collect(),
+        agents: shared
+            .agents
+            .iter()
+            .map(|a| a.provider.to_string())
+            .collect(),
         workspaces,
         active_tasks: shared.active().values().cloned().collect(),
     })

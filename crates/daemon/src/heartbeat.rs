@@ -88,7 +88,8 @@ async fn ping_agent(shared: &Shared, runtime: &RuntimeBinding) -> Result<String,
     let agent = shared
         .agent_for(runtime.provider)
         .ok_or_else(|| format!("no agent CLI for provider {}", runtime.provider))?;
-    let scratch = tempfile::tempdir().map_err(|error| format!("cannot create a scratch directory: {error}"))?;
+    let scratch = tempfile::tempdir()
+        .map_err(|error| format!("cannot create a scratch directory: {error}"))?;
     let spec = multica_agents::RunSpec {
         executable: agent.executable.clone(),
         cwd: scratch.path().to_owned(),

@@ -14,7 +14,9 @@ mod heartbeat;
 mod task_runner;
 pub mod transcript;
 
-pub use config::{AgentSetting, ConfigError, ConfigOverrides, DaemonConfig, Environment, ProcessEnvironment};
+pub use config::{
+    AgentSetting, ConfigError, ConfigOverrides, DaemonConfig, Environment, ProcessEnvironment,
+};
 pub use engine::{ActiveTask, Engine, EngineError, EngineHandle, RuntimeBinding};
 pub use events::{EngineEvent, TaskOutcome};
 pub use health::{HealthReport, HealthWorkspace};

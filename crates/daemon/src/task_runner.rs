@@ -48,12 +48,24 @@ enum StopReason {
     DaemonStopping,
 }
 
-pub(crate) async fn run_task(shared: &Shared, task: AgentTask, runtime: RuntimeBinding, stop: CancellationToken) {
+pub(crate) async fn run_task(
+    shared: &Shared,
+    task: AgentTask,
+    runtime: RuntimeBinding,
+    stop: CancellationToken,
+) {
     let span = info_span!("task", task = %execenv::short_id(&task.id));
-    run_task_inner(shared, task, runtime, stop).instrument(span).await;
+    run_task_inner(shared, task, runtime, stop)
+        .instrument(span)
+        .await;
 }
 
-async fn run_task_inner(shared: &Shared, task: AgentTask, runtime: RuntimeBinding, stop: CancellationToken) {
+async fn run_task_inner(
+    shared: &Shared,
+    task: AgentTask,
+    runtime: RuntimeBinding,
+    stop: CancellationToken,
+) {
     let task_id = task.id.clone();
     let workspace_id = if task.workspace_id.is_empty() {
         // Seed servers leave it empty when the issue lookup failed; the runtime knows.
@@ -102,7 +114,10 @@ async fn execute(
 ) -> TaskOutcome {
     let client = &shared.client;
     let Some(agent) = shared.agent_for(runtime.provider) else {
-        let error = format!("no agent CLI for provider {} on this machine", runtime.provider);
+        let error = format!(
+            "no agent CLI for provider {} on this machine",
+            runtime.provider
+        );
         return report_failure(shared, &task.id, error).await;
     };
 
@@ -110,13 +125,26 @@ async fn execute(
         warn!(%error, "starting the task failed");
         return report_failure(shared, &task.id, format!("start task failed: {error}")).await;
     }
-    progress(shared, &task.id, &format!("Launching {}", runtime.provider.display_name()), 1, 2).await;
+    progress(
+        shared,
+        &task.id,
+        &format!("Launching {}", runtime.provider.display_name()),
+        1,
+        2,
+    )
+    .await;
 
     let context = task_context(task, agent_name);
-    let environment = match prepare_environment(shared, task, runtime, workspace_id, &context).await {
+    let environment = match prepare_environment(shared, task, runtime, workspace_id, &context).await
+    {
         Ok(environment) => environment,
         Err(error) => {
-            return report_failure(shared, &task.id, format!("prepare execution environment: {error}")).await;
+            return report_failure(
+                shared,
+                &task.id,
+                format!("prepare execution environment: {error}"),
+            )
+            .await;
         }
     };
     info!(work_dir = %environment.work_dir.display(), reused = environment.reused, "environment ready");
@@ -138,7 +166,12 @@ async fn execute(
     let run = match multica_agents::backend(runtime.provider).spawn(spec, agent_cancel.clone()) {
         Ok(run) => run,
         Err(error) => {
-            return report_failure(shared, &task.id, format!("cannot start {}: {error}", runtime.provider)).await;
+            return report_failure(
+                shared,
+                &task.id,
+                format!("cannot start {}: {error}", runtime.provider),
+            )
+            .await;
         }
     };
 
@@ -177,7 +210,12 @@ async fn execute(
     let provider = runtime.provider;
     match outcome.status {
         RunStatus::Completed if outcome.output.trim().is_empty() => {
-            report_failure(shared, &task.id, format!("{provider} returned empty output")).await
+            report_failure(
+                shared,
+                &task.id,
+                format!("{provider} returned empty output"),
+            )
+            .await
         }
         RunStatus::Completed => {
             let request = CompleteRequest {
@@ -196,10 +234,9 @@ async fn execute(
             report_failure(shared, &task.id, error).await
         }
         _ => {
-            let error = outcome
-                .error
-                .clone()
-                .unwrap_or_else(|| format!("{provider} execution {:?}", outcome.status).to_lowercase());
+            let error = outcome.error.clone().unwrap_or_else(|| {
+                format!("{provider} execution {:?}", outcome.status).to_lowercase()
+            });
             report_failure(shared, &task.id, error).await
         }
     }
@@ -257,9 +294,20 @@ async fn prepare_environment(
     let task_id = task.id.clone();
     let provider = runtime.provider;
     let context = context.clone();
-    let prior = task.prior_work_dir.clone().filter(|dir| !dir.is_empty()).map(PathBuf::from);
+    let prior = task
+        .prior_work_dir
+        .clone()
+        .filter(|dir| !dir.is_empty())
+        .map(PathBuf::from);
     tokio::task::spawn_blocking(move || {
-        execenv::prepare(&root, &workspace_id, &task_id, provider, &context, prior.as_deref())
+        execenv::prepare(
+            &root,
+            &workspace_id,
+            &task_id,
+            provider,
+            &context,
+            prior.as_deref(),
+        )
     })
     .await
     .map_err(|error| format!("preparation task failed: {error}"))?
@@ -268,7 +316,12 @@ async fn prepare_environment(
 
 /// The environment every agent gets, so that `multica` works inside it and acts as
 /// this agent on this task.
-fn task_env(shared: &Shared, task: &AgentTask, workspace_id: &str, agent_name: &str) -> Vec<(String, String)> {
+fn task_env(
+    shared: &Shared,
+    task: &AgentTask,
+    workspace_id: &str,
+    agent_name: &str,
+) -> Vec<(String, String)> {
     let cli = &shared.multica_cli;
     let cli_dir = cli.parent().map(PathBuf::from).unwrap_or_default();
     // Our directory goes first so a stale `multica` elsewhere on PATH cannot win.
@@ -281,8 +334,14 @@ fn task_env(shared: &Shared, task: &AgentTask, workspace_id: &str, agent_name: &
         .unwrap_or_default();
     vec![
         ("MULTICA_TOKEN".to_owned(), shared.token.expose().to_owned()),
-        ("MULTICA_SERVER_URL".to_owned(), shared.config.server_url.to_string()),
-        ("MULTICA_DAEMON_PORT".to_owned(), shared.config.health_port.to_string()),
+        (
+            "MULTICA_SERVER_URL".to_owned(),
+            shared.config.server_url.to_string(),
+        ),
+        (
+            "MULTICA_DAEMON_PORT".to_owned(),
+            shared.config.health_port.to_string(),
+        ),
         ("MULTICA_WORKSPACE_ID".to_owned(), workspace_id.to_owned()),
         ("MULTICA_AGENT_NAME".to_owned(), agent_name.to_owned()),
         ("MULTICA_AGENT_ID".to_owned(), task.agent_id.clone()),
@@ -432,7 +491,11 @@ impl<'a> TranscriptSender<'a> {
 
     /// The last flush: a few quick retries, since there is no next tick.
     async fn finish(&mut self, shared: &Shared) {
-        for delay in [Duration::ZERO, Duration::from_millis(500), Duration::from_secs(2)] {
+        for delay in [
+            Duration::ZERO,
+            Duration::from_millis(500),
+            Duration::from_secs(2),
+        ] {
             tokio::time::sleep(delay).await;
             self.flush(shared).await;
             if self.unsent.is_empty() {
@@ -440,7 +503,10 @@ impl<'a> TranscriptSender<'a> {
             }
         }
         if !self.unsent.is_empty() {
-            error!(dropped = self.unsent.len(), "transcript messages could not be delivered");
+            error!(
+                dropped = self.unsent.len(),
+                "transcript messages could not be delivered"
+            );
         }
     }
 }
@@ -452,12 +518,20 @@ async fn progress(shared: &Shared, task_id: &str, summary: &str, step: u32, tota
         step,
         total,
     });
-    if let Err(error) = shared.client.report_progress(task_id, summary, step, total).await {
+    if let Err(error) = shared
+        .client
+        .report_progress(task_id, summary, step, total)
+        .await
+    {
         debug!(%error, "progress report failed");
     }
 }
 
-async fn report_completion(shared: &Shared, task_id: &str, request: &CompleteRequest) -> TaskOutcome {
+async fn report_completion(
+    shared: &Shared,
+    task_id: &str,
+    request: &CompleteRequest,
+) -> TaskOutcome {
     match with_retries(|| shared.client.complete_task(task_id, request)).await {
         Ok(_) => TaskOutcome::Completed {
             session_id: request.session_id.clone(),

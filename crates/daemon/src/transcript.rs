@@ -62,7 +62,11 @@ impl Redactor {
     pub fn redact_value(&self, value: &mut Value) {
         match value {
             Value::String(text) => {
-                if self.secrets.iter().any(|secret| text.contains(secret.as_str())) {
+                if self
+                    .secrets
+                    .iter()
+                    .any(|secret| text.contains(secret.as_str()))
+                {
                     *text = self.redact(text);
                 }
             }
@@ -155,7 +159,10 @@ impl TranscriptBuilder {
                 self.emit_text(TaskMessageKind::Error, &content);
             }
             AgentEvent::Status(_) | AgentEvent::Log { .. } => {}
-            #[allow(unreachable_patterns, reason = "new event kinds must not break the engine")]
+            #[allow(
+                unreachable_patterns,
+                reason = "new event kinds must not break the engine"
+            )]
             _ => {}
         }
     }
@@ -299,7 +306,10 @@ mod tests {
                 (5, TaskMessageKind::Text, "Done."),
             ]
         );
-        assert_eq!(messages[2].tool, "Bash", "tool name recovered from the call id");
+        assert_eq!(
+            messages[2].tool, "Bash",
+            "tool name recovered from the call id"
+        );
         assert_eq!(messages[2].output, "a\nb");
     }
 
@@ -348,7 +358,11 @@ mod tests {
         });
         let message = &transcript.take_ready()[0];
         assert!(message.output.len() < MAX_TOOL_OUTPUT_BYTES + 100);
-        assert!(message.output.ends_with("[output truncated: 20000 bytes in all]"));
+        assert!(
+            message
+                .output
+                .ends_with("[output truncated: 20000 bytes in all]")
+        );
     }
 
     #[test]

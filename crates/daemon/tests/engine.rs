@@ -13,8 +13,12 @@ use support::{Harness, Script, WAIT, wait_for_pids, wait_until_dead};
 async fn a_task_is_started_streamed_and_completed_in_order() {
     let harness = Harness::new(Script::Succeed).await;
     let engine = harness.start_engine().await;
-    let task = harness.assign_new_issue(&harness.workspace_id, "Fix the login").await;
-    let done = harness.wait_for_status(&task.id, TaskStatus::Completed).await;
+    let task = harness
+        .assign_new_issue(&harness.workspace_id, "Fix the login")
+        .await;
+    let done = harness
+        .wait_for_status(&task.id, TaskStatus::Completed)
+        .await;
 
     let result = done.result.clone().expect("result stored");
     assert_eq!(result["output"], "All done.");
@@ -35,10 +39,17 @@ async fn a_task_is_started_streamed_and_completed_in_order() {
     assert!(position("POST start") < position("POST progress"));
     assert!(position("POST progress") < position("POST messages"));
     assert!(position("POST messages") < position("POST complete"));
-    let progress: Vec<(String, i64)> = done.progress.iter().map(|p| (p.summary.clone(), p.step)).collect();
+    let progress: Vec<(String, i64)> = done
+        .progress
+        .iter()
+        .map(|p| (p.summary.clone(), p.step))
+        .collect();
     assert_eq!(
         progress,
-        vec![("Launching Claude".to_owned(), 1), ("Finishing task".to_owned(), 2)]
+        vec![
+            ("Launching Claude".to_owned(), 1),
+            ("Finishing task".to_owned(), 2)
+        ]
     );
 
     // Transcript: numbered from 1 without gaps, text before the tool call.
@@ -52,11 +63,33 @@ async fn a_task_is_started_streamed_and_completed_in_order() {
     // reached the transcript.
     let output = done.messages[2].output.clone().expect("tool output");
     let cli = harness.config.multica_cli.canonicalize().expect("cli path");
-    assert!(output.contains(&format!("cli={}", cli.display())), "{output}");
-    assert!(output.contains(&format!("path0={}", cli.parent().expect("dir").display())), "{output}");
+    assert!(
+        output.contains(&format!("cli={}", cli.display())),
+        "{output}"
+    );
+    assert!(
+        output.contains(&format!("path0={}", cli.parent().expect("dir").display())),
+        "{output}"
+    );
     assert!(output.contains(&format!("task={}", task.id)), "{output}");
-    assert!(!output.contains(&harness.token), "token leaked: {output}");
-    assert!(output.contains("[REDACTED]"), "{output}");
+    // What the daemon itself sent (the server masks secrets too; that must not be
+    // what protects them).
+    let sent: Vec<String> = harness
+        .admin()
+        .requests()
+        .into_iter()
+        .filter(|request| request.path.ends_with("/messages"))
+        .filter_map(|request| request.body.map(|body| body.to_string()))
+        .collect();
+    assert!(!sent.is_empty());
+    assert!(
+        sent.iter().all(|body| !body.contains(&harness.token)),
+        "token leaked: {sent:?}"
+    );
+    assert!(
+        sent.iter().any(|body| body.contains("token=[REDACTED]")),
+        "{sent:?}"
+    );
 
     engine.stop().await;
 }
@@ -65,8 +98,12 @@ async fn a_task_is_started_streamed_and_completed_in_order() {
 async fn a_second_task_on_the_issue_resumes_the_session_in_the_same_work_dir() {
     let harness = Harness::new(Script::Succeed).await;
     let engine = harness.start_engine().await;
-    let first = harness.assign_new_issue(&harness.workspace_id, "Two rounds").await;
-    let first = harness.wait_for_status(&first.id, TaskStatus::Completed).await;
+    let first = harness
+        .assign_new_issue(&harness.workspace_id, "Two rounds")
+        .await;
+    let first = harness
+        .wait_for_status(&first.id, TaskStatus::Completed)
+        .await;
 
     let comment = harness
         .admin()
@@ -89,8 +126,13 @@ async fn a_second_task_on_the_issue_resumes_the_session_in_the_same_work_dir() {
         })
         .await
         .expect("comment enqueues a task");
-    let second = harness.wait_for_status(&second_id, TaskStatus::Completed).await;
-    assert_eq!(second.trigger_comment_id.as_deref(), Some(comment.id.as_str()));
+    let second = harness
+        .wait_for_status(&second_id, TaskStatus::Completed)
+        .await;
+    assert_eq!(
+        second.trigger_comment_id.as_deref(),
+        Some(comment.id.as_str())
+    );
     assert_eq!(second.work_dir, first.work_dir);
 
     let work_dir = std::path::PathBuf::from(second.work_dir.expect("work dir"));
@@ -100,7 +142,10 @@ async fn a_second_task_on_the_issue_resumes_the_session_in_the_same_work_dir() {
     assert!(!runs[0].contains("--resume"), "{args}");
     assert!(runs[1].contains("--resume sess-fake"), "{args}");
     let brief = std::fs::read_to_string(work_dir.join("CLAUDE.md")).expect("brief");
-    assert!(brief.contains(&format!("--parent {}", comment.id)), "brief is rewritten for the comment");
+    assert!(
+        brief.contains(&format!("--parent {}", comment.id)),
+        "brief is rewritten for the comment"
+    );
 
     engine.stop().await;
 }
@@ -109,7 +154,9 @@ async fn a_second_task_on_the_issue_resumes_the_session_in_the_same_work_dir() {
 async fn a_cancelled_task_loses_its_whole_process_tree_and_reports_only_the_transcript() {
     let harness = Harness::new(Script::Hang).await;
     let engine = harness.start_engine().await;
-    let task = harness.assign_new_issue(&harness.workspace_id, "Never ends").await;
+    let task = harness
+        .assign_new_issue(&harness.workspace_id, "Never ends")
+        .await;
     harness.wait_for_status(&task.id, TaskStatus::Running).await;
     let pids = wait_for_pids(&harness.config.workspaces_root).await;
 
@@ -128,10 +175,16 @@ async fn a_cancelled_task_loses_its_whole_process_tree_and_reports_only_the_tran
         .expect("runner finished");
     let view = harness.admin().task(&task_id).expect("task");
     assert_eq!(view.status, TaskStatus::Cancelled);
-    assert!(view.messages.iter().any(|m| m.content.as_deref() == Some("Working on it.")));
+    assert!(
+        view.messages
+            .iter()
+            .any(|m| m.content.as_deref() == Some("Working on it."))
+    );
     let requests = harness.task_requests(&task_id);
     assert!(
-        !requests.iter().any(|r| r.ends_with("complete") || r.ends_with("fail")),
+        !requests
+            .iter()
+            .any(|r| r.ends_with("complete") || r.ends_with("fail")),
         "nothing but the transcript may be reported: {requests:?}"
     );
     engine.stop().await;
@@ -142,7 +195,9 @@ async fn an_agent_that_runs_too_long_is_stopped_and_the_task_failed() {
     let mut harness = Harness::new(Script::Hang).await;
     harness.config.agent_timeout = Duration::from_secs(1);
     let engine = harness.start_engine().await;
-    let task = harness.assign_new_issue(&harness.workspace_id, "Slow").await;
+    let task = harness
+        .assign_new_issue(&harness.workspace_id, "Slow")
+        .await;
     let pids = wait_for_pids(&harness.config.workspaces_root).await;
     let failed = harness.wait_for_status(&task.id, TaskStatus::Failed).await;
     assert_eq!(failed.error.as_deref(), Some("claude timed out after 1s"));
@@ -154,7 +209,9 @@ async fn an_agent_that_runs_too_long_is_stopped_and_the_task_failed() {
 async fn an_agent_exiting_non_zero_fails_the_task_with_its_stderr() {
     let harness = Harness::new(Script::ExitWithError).await;
     let engine = harness.start_engine().await;
-    let task = harness.assign_new_issue(&harness.workspace_id, "Broken").await;
+    let task = harness
+        .assign_new_issue(&harness.workspace_id, "Broken")
+        .await;
     let failed = harness.wait_for_status(&task.id, TaskStatus::Failed).await;
     let error = failed.error.expect("error text");
     assert!(error.contains("the model refused the request"), "{error}");
@@ -166,8 +223,12 @@ async fn an_agent_exiting_non_zero_fails_the_task_with_its_stderr() {
 async fn a_twenty_megabyte_line_is_streamed_without_loss() {
     let harness = Harness::new(Script::HugeLine).await;
     let engine = harness.start_engine().await;
-    let task = harness.assign_new_issue(&harness.workspace_id, "Huge").await;
-    let done = harness.wait_for_status(&task.id, TaskStatus::Completed).await;
+    let task = harness
+        .assign_new_issue(&harness.workspace_id, "Huge")
+        .await;
+    let done = harness
+        .wait_for_status(&task.id, TaskStatus::Completed)
+        .await;
     let text_bytes: usize = done
         .messages
         .iter()
@@ -212,11 +273,22 @@ async fn server_errors_on_every_endpoint_delay_but_do_not_lose_the_task() {
     });
 
     let engine = harness.start_engine().await;
-    let task = harness.assign_new_issue(&harness.workspace_id, "Flaky server").await;
-    let done = harness.wait_for_status(&task.id, TaskStatus::Completed).await;
+    let task = harness
+        .assign_new_issue(&harness.workspace_id, "Flaky server")
+        .await;
+    let done = harness
+        .wait_for_status(&task.id, TaskStatus::Completed)
+        .await;
     let seqs: Vec<i32> = done.messages.iter().map(|m| m.seq).collect();
     assert_eq!(seqs, vec![1, 2, 3], "each message exactly once, in order");
-    assert!(harness.admin().faults().iter().all(|fault| fault.remaining == Some(0)), "every fault was hit");
+    assert!(
+        harness
+            .admin()
+            .faults()
+            .iter()
+            .all(|fault| fault.remaining == Some(0)),
+        "every fault was hit"
+    );
     engine.stop().await;
 }
 
@@ -234,11 +306,16 @@ async fn a_workspace_created_while_running_is_picked_up() {
             ..NewWorkspace::default()
         })
         .expect("workspace");
-    let task = harness.assign_new_issue(&second.id, "In the new workspace").await;
-    let done = harness.wait_for_status(&task.id, TaskStatus::Completed).await;
+    let task = harness
+        .assign_new_issue(&second.id, "In the new workspace")
+        .await;
+    let done = harness
+        .wait_for_status(&task.id, TaskStatus::Completed)
+        .await;
     assert_eq!(done.workspace_id, second.id);
 
-    let config = multica_daemon::cli_config::CliConfig::load(&harness.config.config_file).expect("config");
+    let config =
+        multica_daemon::cli_config::CliConfig::load(&harness.config.config_file).expect("config");
     assert!(config.watched_workspaces.iter().any(|w| w.id == second.id));
     engine.stop().await;
 }
@@ -247,17 +324,36 @@ async fn a_workspace_created_while_running_is_picked_up() {
 async fn shutdown_waits_for_a_running_task_then_deregisters() {
     let harness = Harness::new(Script::SucceedAfter(2)).await;
     let engine = harness.start_engine().await;
-    let task = harness.assign_new_issue(&harness.workspace_id, "Finish me").await;
+    let task = harness
+        .assign_new_issue(&harness.workspace_id, "Finish me")
+        .await;
     harness.wait_for_status(&task.id, TaskStatus::Running).await;
 
     engine.stop().await;
     let view = harness.admin().task(&task.id).expect("task");
     assert_eq!(view.status, TaskStatus::Completed);
-    let requests: Vec<String> = harness.admin().requests().into_iter().map(|r| r.path).collect();
-    let complete = requests.iter().position(|p| p.ends_with("/complete")).expect("complete");
-    let deregister = requests.iter().position(|p| p.ends_with("/deregister")).expect("deregister");
+    let requests: Vec<String> = harness
+        .admin()
+        .requests()
+        .into_iter()
+        .map(|r| r.path)
+        .collect();
+    let complete = requests
+        .iter()
+        .position(|p| p.ends_with("/complete"))
+        .expect("complete");
+    let deregister = requests
+        .iter()
+        .position(|p| p.ends_with("/deregister"))
+        .expect("deregister");
     assert!(complete < deregister, "{requests:?}");
-    assert!(harness.admin().runtimes().iter().all(|r| r.status == "offline"));
+    assert!(
+        harness
+            .admin()
+            .runtimes()
+            .iter()
+            .all(|r| r.status == "offline")
+    );
 }
 
 #[tokio::test]
@@ -265,15 +361,27 @@ async fn shutdown_stops_tasks_that_outlive_the_grace_period() {
     let mut harness = Harness::new(Script::Hang).await;
     harness.config.shutdown_grace = Duration::from_millis(500);
     let engine = harness.start_engine().await;
-    let task = harness.assign_new_issue(&harness.workspace_id, "Stuck").await;
+    let task = harness
+        .assign_new_issue(&harness.workspace_id, "Stuck")
+        .await;
     let pids = wait_for_pids(&harness.config.workspaces_root).await;
 
     engine.stop().await;
     wait_until_dead(&pids, Duration::from_secs(1)).await;
     let view = harness.admin().task(&task.id).expect("task");
     assert_eq!(view.status, TaskStatus::Failed);
-    assert!(view.error.expect("error").contains("daemon on this machine stopped"));
-    assert!(harness.admin().runtimes().iter().all(|r| r.status == "offline"));
+    assert!(
+        view.error
+            .expect("error")
+            .contains("daemon on this machine stopped")
+    );
+    assert!(
+        harness
+            .admin()
+            .runtimes()
+            .iter()
+            .all(|r| r.status == "offline")
+    );
 }
 
 #[tokio::test]
@@ -281,10 +389,16 @@ async fn a_second_engine_on_the_same_port_is_refused_clearly() {
     let mut harness = Harness::new(Script::Succeed).await;
     let engine = harness.start_engine().await;
     harness.config.health_port = engine.handle.health_port();
-    let error = multica_daemon::Engine::start(harness.config.clone(), Some(multica_api::Secret::new("x")))
-        .await
-        .expect_err("port taken");
-    assert!(error.to_string().contains("another daemon is already running"), "{error}");
+    let error =
+        multica_daemon::Engine::start(harness.config.clone(), Some(multica_api::Secret::new("x")))
+            .await
+            .expect_err("port taken");
+    assert!(
+        error
+            .to_string()
+            .contains("another daemon is already running"),
+        "{error}"
+    );
     engine.stop().await;
 }
 
@@ -292,11 +406,15 @@ async fn a_second_engine_on_the_same_port_is_refused_clearly() {
 async fn no_agent_cli_is_a_clear_startup_error() {
     let mut harness = Harness::new(Script::Succeed).await;
     harness.config.agents[0].executable = harness.home.path().join("missing").join("claude");
-    let error = multica_daemon::Engine::start(harness.config.clone(), Some(multica_api::Secret::new("x")))
-        .await
-        .expect_err("no agents");
+    let error =
+        multica_daemon::Engine::start(harness.config.clone(), Some(multica_api::Secret::new("x")))
+            .await
+            .expect_err("no agents");
     let text = error.to_string();
-    assert!(text.contains("no agent CLI found") && text.contains("MULTICA_CLAUDE_PATH"), "{text}");
+    assert!(
+        text.contains("no agent CLI found") && text.contains("MULTICA_CLAUDE_PATH"),
+        "{text}"
+    );
 }
 
 #[tokio::test]

@@ -2,7 +2,10 @@
 //! whose behaviour each test picks (the real CLI is exercised by the end-to-end
 //! tests of `crates/cli`).
 
-#![allow(dead_code, reason = "each test binary uses a different part of the harness")]
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different part of the harness"
+)]
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -11,16 +14,18 @@ use multica_agents::Provider;
 use multica_api::Secret;
 use multica_daemon::cli_config::CliConfig;
 use multica_daemon::{AgentSetting, DaemonConfig, Engine, EngineHandle};
-use multica_dev_server::{Admin, DevServer, DevServerConfig, NewAgent, NewIssue, NewWorkspace, TaskView};
+use multica_dev_server::{
+    Admin, DevServer, DevServerConfig, NewAgent, NewIssue, NewWorkspace, TaskView,
+};
 use tempfile::TempDir;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub const WAIT: Duration = Duration::from_secs(30);
+pub(crate) const WAIT: Duration = Duration::from_secs(30);
 
 /// How the scripted agent behaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Script {
+pub(crate) enum Script {
     /// Text, a Bash tool call whose output shows the task environment, a result.
     Succeed,
     /// Like `Succeed`, after sleeping this many seconds.
@@ -36,7 +41,7 @@ pub enum Script {
 
 fn script_body(script: Script) -> String {
     let succeed = r#"
-printf '%s\n' "$*" >> args.txt
+{ printf '%s' "$*" | tr '\n' ' '; echo; } >> args.txt
 printf '{"type":"system","subtype":"init","session_id":"sess-fake","model":"fake"}\n'
 printf '{"type":"assistant","message":{"role":"assistant","content":[{"type":"text","text":"Looking at the issue."},{"type":"tool_use","id":"toolu_1","name":"Bash","input":{"command":"multica --version"}}]}}\n'
 printf '{"type":"user","message":{"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_1","content":"cli=%s task=%s token=%s path0=%s"}]}}\n' "$MULTICA_CLI" "$MULTICA_TASK_ID" "$MULTICA_TOKEN" "${PATH%%:*}"
@@ -70,7 +75,7 @@ printf '{"type":"result","subtype":"success","is_error":false,"result":"huge don
 }
 
 /// Writes an executable stand-in for `claude` into `dir`.
-pub fn write_fake_claude(dir: &Path, script: Script) -> PathBuf {
+pub(crate) fn write_fake_claude(dir: &Path, script: Script) -> PathBuf {
     let path = dir.join("claude");
     let body = format!(
         "#!/usr/bin/env bash\nif [ \"${{1:-}}\" = \"--version\" ]; then echo '9.9.9 (Claude Code)'; exit 0; fi\n{}",
@@ -80,24 +85,24 @@ pub fn write_fake_claude(dir: &Path, script: Script) -> PathBuf {
     path
 }
 
-pub fn write_executable(path: &Path, body: &str) {
+pub(crate) fn write_executable(path: &Path, body: &str) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::write(path, body).expect("write script");
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
 }
 
 /// A dev server with a user and a workspace, and what an engine needs to run.
-pub struct Harness {
-    pub server: DevServer,
-    pub token: String,
-    pub user_id: String,
-    pub workspace_id: String,
-    pub home: TempDir,
-    pub config: DaemonConfig,
+pub(crate) struct Harness {
+    pub(crate) server: DevServer,
+    pub(crate) token: String,
+    pub(crate) user_id: String,
+    pub(crate) workspace_id: String,
+    pub(crate) home: TempDir,
+    pub(crate) config: DaemonConfig,
 }
 
 impl Harness {
-    pub async fn new(script: Script) -> Self {
+    pub(crate) async fn new(script: Script) -> Self {
         let server = DevServer::start(DevServerConfig::default())
             .await
             .expect("dev server");
@@ -158,11 +163,11 @@ impl Harness {
         }
     }
 
-    pub fn admin(&self) -> Admin {
+    pub(crate) fn admin(&self) -> Admin {
         self.server.admin()
     }
 
-    pub async fn start_engine(&self) -> RunningEngine {
+    pub(crate) async fn start_engine(&self) -> RunningEngine {
         let engine = Engine::start(self.config.clone(), Some(Secret::new(self.token.clone())))
             .await
             .expect("engine starts");
@@ -177,14 +182,16 @@ impl Harness {
     }
 
     /// Waits until the daemon registered a runtime in `workspace_id`.
-    pub async fn runtime_in(&self, workspace_id: &str) -> String {
+    pub(crate) async fn runtime_in(&self, workspace_id: &str) -> String {
         let workspace_id = workspace_id.to_owned();
         self.server
             .wait_until(WAIT, |state| {
                 state
                     .runtimes()
                     .into_iter()
-                    .find(|runtime| runtime.workspace_id == workspace_id && runtime.status == "online")
+                    .find(|runtime| {
+                        runtime.workspace_id == workspace_id && runtime.status == "online"
+                    })
                     .map(|runtime| runtime.id)
             })
             .await
@@ -193,7 +200,7 @@ impl Harness {
 
     /// Creates an agent on the workspace's runtime and an issue assigned to it;
     /// returns the enqueued task.
-    pub async fn assign_new_issue(&self, workspace_id: &str, title: &str) -> TaskView {
+    pub(crate) async fn assign_new_issue(&self, workspace_id: &str, title: &str) -> TaskView {
         let runtime_id = self.runtime_in(workspace_id).await;
         let admin = self.admin();
         let agent = admin
@@ -218,36 +225,47 @@ impl Harness {
             .expect("a task is enqueued")
     }
 
-    pub async fn wait_for_status(&self, task_id: &str, wanted: multica_api::wire::TaskStatus) -> TaskView {
+    pub(crate) async fn wait_for_status(
+        &self,
+        task_id: &str,
+        wanted: multica_api::wire::TaskStatus,
+    ) -> TaskView {
         let task_id = task_id.to_owned();
         self.server
-            .wait_until(WAIT, |state| state.task(&task_id).filter(|task| task.status == wanted))
+            .wait_until(WAIT, |state| {
+                state.task(&task_id).filter(|task| task.status == wanted)
+            })
             .await
             .unwrap_or_else(|timeout| panic!("task never became {wanted}: {timeout}"))
     }
 
     /// Paths of `/api` requests that concern this task, in arrival order.
-    pub fn task_requests(&self, task_id: &str) -> Vec<String> {
+    pub(crate) fn task_requests(&self, task_id: &str) -> Vec<String> {
         self.admin()
             .requests()
             .into_iter()
             .filter(|request| request.path.contains(task_id))
             .map(|request| {
-                let action = request.path.rsplit('/').next().unwrap_or_default().to_owned();
+                let action = request
+                    .path
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
                 format!("{} {action}", request.method)
             })
             .collect()
     }
 }
 
-pub struct RunningEngine {
-    pub handle: EngineHandle,
-    pub shutdown: CancellationToken,
-    pub run: JoinHandle<Result<(), multica_daemon::EngineError>>,
+pub(crate) struct RunningEngine {
+    pub(crate) handle: EngineHandle,
+    pub(crate) shutdown: CancellationToken,
+    pub(crate) run: JoinHandle<Result<(), multica_daemon::EngineError>>,
 }
 
 impl RunningEngine {
-    pub async fn stop(self) {
+    pub(crate) async fn stop(self) {
         self.shutdown.cancel();
         tokio::time::timeout(Duration::from_secs(60), self.run)
             .await
@@ -258,7 +276,7 @@ impl RunningEngine {
 }
 
 /// Whether a process is still alive (zombies of our own children count as gone).
-pub fn process_alive(pid: i32) -> bool {
+pub(crate) fn process_alive(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => !stat
             .rsplit(')')
@@ -269,13 +287,16 @@ pub fn process_alive(pid: i32) -> bool {
 }
 
 /// Waits for the `pids` file a hanging script writes into its work dir.
-pub async fn wait_for_pids(work_root: &Path) -> Vec<i32> {
+pub(crate) async fn wait_for_pids(work_root: &Path) -> Vec<i32> {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         if let Some(pids) = find_pids(work_root) {
             return pids;
         }
-        assert!(tokio::time::Instant::now() < deadline, "the agent never wrote its pids");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the agent never wrote its pids"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -289,7 +310,10 @@ fn find_pids(dir: &Path) -> Option<Vec<i32>> {
             }
         } else if path.file_name().is_some_and(|name| name == "pids") {
             let text = std::fs::read_to_string(&path).ok()?;
-            let pids: Vec<i32> = text.split_whitespace().filter_map(|p| p.parse().ok()).collect();
+            let pids: Vec<i32> = text
+                .split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect();
             if pids.len() == 2 {
                 return Some(pids);
             }
@@ -298,7 +322,7 @@ fn find_pids(dir: &Path) -> Option<Vec<i32>> {
     None
 }
 
-pub async fn wait_until_dead(pids: &[i32], within: Duration) {
+pub(crate) async fn wait_until_dead(pids: &[i32], within: Duration) {
     let deadline = tokio::time::Instant::now() + within;
     while pids.iter().any(|pid| process_alive(*pid)) {
         assert!(

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Sets up everything the tests need, idempotently, then runs every check CI runs:
+# formatting, clippy with warnings as errors, and the whole test suite, including the
+# end-to-end tests with the real agent CLIs against local fake model APIs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+step() { printf '\n=== [%s +%ss] %s\n' "$(date +%T)" "$SECONDS" "$*"; }
+
+step "system packages"
+scripts/install-system-packages.sh
+
+step "agent CLIs (project-local, pinned)"
+scripts/install-agent-clis.sh
+
+# Claude Code refuses --permission-mode bypassPermissions as root unless it is told
+# it runs in a sandbox; CI runs as root in a throw-away machine.
+if [ "$(id -u)" = 0 ]; then export IS_SANDBOX=1; fi
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (warnings are errors)"
+cargo clippy --locked --workspace --all-targets -- -D warnings
+
+step "cargo test"
+cargo test --locked --workspace -- --test-threads="${TEST_THREADS:-2}"
+
+step "all checks passed in ${SECONDS}s"
