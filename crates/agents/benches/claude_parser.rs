@@ -1,1 +1,71 @@
-fn main() {}
+//! Throughput of the Claude Code stream-json parser on a recorded real transcript,
+//! repeated to a few megabytes, plus a transcript dominated by one large tool
+//! result (the shape of a big file read).
+
+use std::hint::black_box;
+use std::path::Path;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use multica_agents::{ClaudeStreamParser, Line, LineSplitter};
+
+fn recorded_transcript() -> Vec<u8> {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/claude_tool_then_answer.jsonl");
+    std::fs::read(&path).unwrap_or_else(|error| panic!("read {}: {error}", path.display()))
+}
+
+fn repeated(transcript: &[u8], at_least: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(at_least + transcript.len());
+    while out.len() < at_least {
+        out.extend_from_slice(transcript);
+        if out.last() != Some(&b'\n') {
+            out.push(b'\n');
+        }
+    }
+    out
+}
+
+fn large_tool_result() -> Vec<u8> {
+    let output = "x".repeat(1024 * 1024);
+    let line = serde_json::json!({"type":"user","message":{"role":"user","content":[
+        {"type":"tool_result","tool_use_id":"toolu_1","content": output}]}});
+    let mut bytes = line.to_string().into_bytes();
+    bytes.push(b'\n');
+    repeated(&bytes, 4 * 1024 * 1024)
+}
+
+fn parse_all(input: &[u8]) -> usize {
+    let mut splitter = LineSplitter::default();
+    let mut parser = ClaudeStreamParser::default();
+    let mut lines = Vec::new();
+    let mut events = 0;
+    for chunk in input.chunks(64 * 1024) {
+        splitter.push(chunk, &mut lines);
+        for line in lines.drain(..) {
+            if let Line::Complete(bytes) = line {
+                events += parser.parse_line(&bytes).events.len();
+            }
+        }
+    }
+    events
+}
+
+fn bench(criterion: &mut Criterion) {
+    let mut group = criterion.benchmark_group("claude_stream_json");
+    for (name, input) in [
+        (
+            "recorded_transcript",
+            repeated(&recorded_transcript(), 4 * 1024 * 1024),
+        ),
+        ("large_tool_results", large_tool_result()),
+    ] {
+        group.throughput(Throughput::Bytes(input.len() as u64));
+        group.bench_function(name, |bencher| {
+            bencher.iter(|| parse_all(black_box(&input)))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

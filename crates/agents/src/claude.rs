@@ -419,6 +419,9 @@ struct RawLine {
     log: Option<RawLog>,
     request_id: Option<String>,
     request: Option<RawControlRequest>,
+    error: Option<String>,
+    attempt: Option<u32>,
+    max_retries: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -521,6 +524,19 @@ impl ClaudeStreamParser {
         match raw.kind.as_str() {
             "system" if raw.subtype == "init" => {
                 parsed.events.push(AgentEvent::Status("running".to_owned()));
+            }
+            // The model API failed and the CLI waits before trying again: worth
+            // showing, since the agent looks stuck meanwhile.
+            "system" if raw.subtype == "api_retry" => {
+                parsed.events.push(AgentEvent::Log {
+                    level: LogLevel::Warn,
+                    message: format!(
+                        "model API request failed ({}); retry {} of {}",
+                        raw.error.as_deref().unwrap_or("unknown error"),
+                        raw.attempt.unwrap_or(0),
+                        raw.max_retries.unwrap_or(0)
+                    ),
+                });
             }
             "assistant" => self.assistant_blocks(raw.message, &mut parsed.events),
             "user" => self.user_blocks(raw.message, &mut parsed.events),
@@ -770,6 +786,22 @@ mod tests {
         );
         assert!(parse(&mut parser, &json!([1, 2])).events.len() == 1);
         assert!(parser.parse_line(&[0xff, 0xfe, b'{']).events.len() == 1);
+    }
+
+    #[test]
+    fn api_retries_become_warnings() {
+        let mut parser = ClaudeStreamParser::default();
+        let line = parse(
+            &mut parser,
+            &json!({"type":"system","subtype":"api_retry","attempt":3,"max_retries":10,"error":"unknown","session_id":"s"}),
+        );
+        assert_eq!(
+            line.events,
+            vec![AgentEvent::Log {
+                level: LogLevel::Warn,
+                message: "model API request failed (unknown); retry 3 of 10".into()
+            }]
+        );
     }
 
     #[test]

@@ -14,7 +14,8 @@ pub struct DevServerArgs {
     #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
     pub host: IpAddr,
     /// Create a demo user and a "Demo" workspace, and print the token and the
-    /// workspace ID (nothing is written to disk).
+    /// workspace ID (nothing is written to disk). Once a daemon registers a runtime
+    /// in it, a demo agent is created and a demo issue assigned to it.
     #[arg(long)]
     pub demo: bool,
 }
@@ -78,6 +79,9 @@ pub async fn run_with(args: DevServerArgs, on_ready: impl FnOnce(&Ready)) -> std
     // right after the banner is not lost.
     let stop = StopSignal::install()?;
     let demo = args.demo.then(|| server.seed_demo());
+    if let Some(seed) = &demo {
+        tokio::spawn(assign_demo_issue(server.admin(), seed.workspace.id.clone()));
+    }
     on_ready(&Ready {
         base_url: server.base_url(),
         demo,
@@ -86,6 +90,69 @@ pub async fn run_with(args: DevServerArgs, on_ready: impl FnOnce(&Ready)) -> std
     tracing::info!("stopping");
     server.shutdown().await;
     Ok(())
+}
+
+/// Waits for a daemon to register in the demo workspace, then gives its first
+/// runtime an agent and assigns it an issue, so a demo shows a whole task.
+async fn assign_demo_issue(admin: crate::Admin, workspace_id: String) {
+    use std::time::Duration;
+    let runtime = admin
+        .wait_until(Duration::from_secs(24 * 3600), |state| {
+            state
+                .runtimes()
+                .into_iter()
+                .find(|runtime| runtime.workspace_id == workspace_id)
+        })
+        .await;
+    let Ok(runtime) = runtime else { return };
+    let agent = admin.create_agent(crate::NewAgent {
+        workspace_id: workspace_id.clone(),
+        runtime_id: runtime.id.clone(),
+        name: "Demo Agent".to_owned(),
+        instructions: "You are a demo. Keep answers short.".to_owned(),
+        ..crate::NewAgent::default()
+    });
+    let issue = admin.create_issue(crate::NewIssue {
+        workspace_id,
+        title: "Check that the multica CLI works".to_owned(),
+        description: Some("Run `multica --version` and report what it printed.".to_owned()),
+        ..crate::NewIssue::default()
+    });
+    let (Ok(agent), Ok(issue)) = (agent, issue) else {
+        tracing::warn!("could not create the demo agent and issue");
+        return;
+    };
+    match admin.assign_issue(&issue.id, Some(&agent.id)) {
+        Ok(Some(task)) => {
+            tracing::info!(issue = %issue.identifier, task = %task.id, provider = %runtime.provider, "demo issue assigned");
+            let task_id = task.id;
+            let ended = admin
+                .wait_until(Duration::from_secs(3600), |state| {
+                    state
+                        .task(&task_id)
+                        .filter(|task| task.status.is_terminal())
+                })
+                .await;
+            if let Ok(task) = ended {
+                let output = task
+                    .result
+                    .as_ref()
+                    .and_then(|result| result.get("output"))
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned();
+                tracing::info!(
+                    status = %task.status,
+                    messages = task.messages.len(),
+                    output = %output,
+                    error = %task.error.unwrap_or_default(),
+                    "demo task ended"
+                );
+            }
+        }
+        Ok(None) => tracing::warn!("assigning the demo issue enqueued no task"),
+        Err(error) => tracing::warn!(%error, "could not assign the demo issue"),
+    }
 }
 
 #[cfg(unix)]

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Sets up and runs the headless demo: the built-in dev server with a demo workspace,
+# a scripted model API, and `multica daemon start --foreground` with the real Claude
+# Code CLI. Everything listens on 127.0.0.1 and lives under .tools/demo; your own
+# ~/.multica is not touched. Ctrl-C stops it all.
+#
+# Ports (override with the environment): DEV_SERVER_PORT (18090), MODEL_API_PORT
+# (18091), DAEMON_HEALTH_PORT (18092).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+dev_port="${DEV_SERVER_PORT:-18090}"
+model_port="${MODEL_API_PORT:-18091}"
+health_port="${DAEMON_HEALTH_PORT:-18092}"
+
+scripts/install-system-packages.sh
+scripts/install-agent-clis.sh
+cargo build --locked -p multica-cli -p fake-model-api
+
+demo="$root/.tools/demo"
+rm -rf "$demo"
+mkdir -p "$demo/home"
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT INT TERM
+
+target="${CARGO_TARGET_DIR:-$root/target}/debug"
+"$target/fake-model-api" --port "$model_port" --scenario tool-then-answer \
+  --command 'multica --version && echo "multica is at $MULTICA_CLI"' \
+  --text 'The multica CLI answered; the demo works.' > "$demo/model-api.log" 2>&1 &
+pids+=($!)
+
+"$target/multica" dev-server --demo --port "$dev_port" > "$demo/dev-server.log" 2>&1 &
+pids+=($!)
+
+token=""
+for _ in $(seq 1 100); do
+  token=$(sed -n 's/^Demo token: *//p' "$demo/dev-server.log" | head -n 1)
+  [ -n "$token" ] && break
+  sleep 0.1
+done
+if [ -z "$token" ]; then
+  echo "the dev server did not start; its log:" >&2
+  cat "$demo/dev-server.log" >&2
+  exit 1
+fi
+cat "$demo/dev-server.log"
+echo "The daemon starts now; the dev server assigns a demo issue once it registers."
+echo "Logs of the helpers: $demo/*.log. Stop with Ctrl-C."
+echo
+
+sandbox=()
+[ "$(id -u)" = 0 ] && sandbox=(IS_SANDBOX=1)   # Claude Code refuses bypassPermissions as root otherwise
+env HOME="$demo/home" \
+  MULTICA_TOKEN="$token" \
+  MULTICA_CLAUDE_PATH="$root/.tools/agent-clis/node_modules/.bin/claude" \
+  ANTHROPIC_BASE_URL="http://127.0.0.1:$model_port" \
+  ANTHROPIC_API_KEY=demo \
+  DISABLE_TELEMETRY=1 DISABLE_AUTOUPDATER=1 CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 \
+  "${sandbox[@]}" \
+  "$target/multica" daemon start --foreground \
+    --server-url "http://127.0.0.1:$dev_port" \
+    --health-port "$health_port" \
+    --workspaces-root "$demo/workspaces" \
+    --poll-interval 1s &
+daemon=$!
+pids+=("$daemon")
+( tail -n 0 -F "$demo/dev-server.log" 2>/dev/null | grep --line-buffered -E 'demo (issue assigned|task ended)' ) &
+pids+=($!)
+wait "$daemon"
