@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::lines::{Line, LineSplitter, MAX_LINE_BYTES};
-use crate::process::{end_stragglers, own_process_group, stop_escalating};
+use crate::process::{end_stragglers, own_process_group, stop_escalating, track_group, untrack_group};
 use crate::{
     AgentBackend, AgentError, AgentEvent, AgentRun, EVENT_BUFFER, LogLevel, ModelUsage,
     OutcomeReceiver, Provider, RunOutcome, RunSpec, RunStatus,
@@ -63,6 +63,7 @@ impl AgentBackend for ClaudeBackend {
             }
         })?;
         let pid = child.id();
+        track_group(pid);
         info!(pid, cwd = %spec.cwd.display(), model = ?spec.model, resume = ?spec.resume_session_id, "claude started");
 
         let (events_tx, events_rx) = mpsc::channel(EVENT_BUFFER);
@@ -99,6 +100,7 @@ impl AgentBackend for ClaudeBackend {
                 );
             }
             end_stragglers(pid).await;
+            untrack_group(pid);
             let parser = match drained {
                 Ok(parser) => parser.unwrap_or_default(),
                 Err(_) => stdout_reader.await.unwrap_or_default(),

@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use claude::{ClaudeBackend, ClaudeStreamParser, ControlRequest, ParsedLine};
 pub use lines::{Line, LineSplitter, MAX_LINE_BYTES};
+pub use process::kill_all_agents;
 
 /// Events buffered between the reader and the consumer before reading pauses.
 pub const EVENT_BUFFER: usize = 256;

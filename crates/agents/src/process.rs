@@ -2,7 +2,9 @@
 //! own, so that stopping it reaches every process it started (shells, test
 //! runners, dev servers), not only the CLI itself.
 
+use std::collections::BTreeSet;
 use std::process::ExitStatus;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::process::Child;
@@ -12,6 +14,37 @@ use crate::KillGrace;
 
 /// How long survivors of a finished agent get after SIGTERM before SIGKILL.
 const STRAGGLER_GRACE: Duration = Duration::from_millis(500);
+
+/// Process groups of agents that are running now, so that a forced exit of the
+/// host can end them: they are in groups of their own, so a signal to the host does
+/// not reach them, and `kill_on_drop` does not run on `process::exit`.
+static LIVE_GROUPS: Mutex<BTreeSet<u32>> = Mutex::new(BTreeSet::new());
+
+fn live_groups() -> std::sync::MutexGuard<'static, BTreeSet<u32>> {
+    LIVE_GROUPS.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+pub(crate) fn track_group(pgid: Option<u32>) {
+    if let Some(pgid) = pgid {
+        live_groups().insert(pgid);
+    }
+}
+
+pub(crate) fn untrack_group(pgid: Option<u32>) {
+    if let Some(pgid) = pgid {
+        live_groups().remove(&pgid);
+    }
+}
+
+/// Kills every running agent's process group at once. For a host that must exit
+/// now (a second Ctrl-C); normal shutdown stops agents gracefully instead.
+pub fn kill_all_agents() -> usize {
+    let groups: Vec<u32> = live_groups().iter().copied().collect();
+    groups
+        .iter()
+        .filter(|pgid| signal_group(**pgid, GroupSignal::Kill))
+        .count()
+}
 
 /// Puts the command in a new process group whose id is the child's pid.
 pub(crate) fn own_process_group(command: &mut tokio::process::Command) {

@@ -183,7 +183,8 @@ async fn stop_on_signals(shutdown: CancellationToken) {
     info!("shutdown requested; finishing running tasks (press Ctrl-C again to quit at once)");
     shutdown.cancel();
     wait_for_signal().await;
-    warn!("second signal: exiting now");
+    let killed = multica_agents::kill_all_agents();
+    warn!(agents_killed = killed, "second signal: exiting now");
     std::process::exit(130);
 }
 
