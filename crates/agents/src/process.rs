@@ -1,10 +1,9 @@
-//! Process-group handling shared by the backends: an agent runs in a group of its
-//! own, so that stopping it reaches every process it started (shells, test
-//! runners, dev servers), not only the CLI itself.
+//! Process groups: an agent runs in a group of its own, so that stopping it reaches
+//! every process it started (shells, test runners, dev servers), not only the CLI.
 
 use std::collections::BTreeSet;
 use std::process::ExitStatus;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use tokio::process::Child;
@@ -12,7 +11,8 @@ use tracing::debug;
 
 use crate::KillGrace;
 
-/// How long survivors of a finished agent get after SIGTERM before SIGKILL.
+/// How long processes left behind by a finished agent get after SIGTERM before
+/// SIGKILL: the task is over, they have no work to save.
 const STRAGGLER_GRACE: Duration = Duration::from_millis(500);
 
 /// Process groups of agents that are running now, so that a forced exit of the
@@ -20,8 +20,8 @@ const STRAGGLER_GRACE: Duration = Duration::from_millis(500);
 /// not reach them, and `kill_on_drop` does not run on `process::exit`.
 static LIVE_GROUPS: Mutex<BTreeSet<u32>> = Mutex::new(BTreeSet::new());
 
-fn live_groups() -> std::sync::MutexGuard<'static, BTreeSet<u32>> {
-    LIVE_GROUPS.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+fn live_groups() -> MutexGuard<'static, BTreeSet<u32>> {
+    LIVE_GROUPS.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 pub(crate) fn track_group(pgid: Option<u32>) {
@@ -36,13 +36,14 @@ pub(crate) fn untrack_group(pgid: Option<u32>) {
     }
 }
 
-/// Kills every running agent's process group at once. For a host that must exit
-/// now (a second Ctrl-C); normal shutdown stops agents gracefully instead.
+/// Kills every running agent's process group at once and returns how many it
+/// reached. For a host that must exit now (a second Ctrl-C); a normal shutdown
+/// stops agents gracefully through their cancel tokens instead.
 pub fn kill_all_agents() -> usize {
     let groups: Vec<u32> = live_groups().iter().copied().collect();
     groups
-        .iter()
-        .filter(|pgid| signal_group(**pgid, GroupSignal::Kill))
+        .into_iter()
+        .filter(|&pgid| signal_group(pgid, GroupSignal::Kill))
         .count()
 }
 
@@ -50,12 +51,16 @@ pub fn kill_all_agents() -> usize {
 pub(crate) fn own_process_group(command: &mut tokio::process::Command) {
     #[cfg(unix)]
     command.process_group(0);
+    // Windows has no signals to send to a group; a group of its own still keeps
+    // the console's Ctrl-C meant for us away from the agent.
+    #[cfg(windows)]
+    command.creation_flags(0x0000_0200); // CREATE_NEW_PROCESS_GROUP
     // Dropping the child handle (a panic, an aborted task) must not leave the CLI
     // running unsupervised.
     command.kill_on_drop(true);
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum GroupSignal {
     Interrupt,
     Terminate,
@@ -66,8 +71,7 @@ pub(crate) enum GroupSignal {
 #[cfg(unix)]
 pub(crate) fn signal_group(pgid: u32, signal: GroupSignal) -> bool {
     use nix::sys::signal::{Signal, killpg};
-    use nix::unistd::Pid;
-    let Ok(raw) = i32::try_from(pgid) else {
+    let Some(pgid) = group_pid(pgid) else {
         return false;
     };
     let signal = match signal {
@@ -75,30 +79,38 @@ pub(crate) fn signal_group(pgid: u32, signal: GroupSignal) -> bool {
         GroupSignal::Terminate => Signal::SIGTERM,
         GroupSignal::Kill => Signal::SIGKILL,
     };
-    killpg(Pid::from_raw(raw), signal).is_ok()
+    killpg(pgid, signal).is_ok()
 }
 
+/// Whether any process of the group remains (zombies included).
 #[cfg(unix)]
-fn group_exists(pgid: u32) -> bool {
-    use nix::sys::signal::killpg;
-    use nix::unistd::Pid;
-    i32::try_from(pgid).is_ok_and(|raw| killpg(Pid::from_raw(raw), None).is_ok())
+pub(crate) fn group_exists(pgid: u32) -> bool {
+    group_pid(pgid).is_some_and(|pgid| nix::sys::signal::killpg(pgid, None).is_ok())
+}
+
+/// A pid usable as a process group id; 0 and 1 would address our own group or
+/// every process we may signal, so they are refused.
+#[cfg(unix)]
+fn group_pid(pgid: u32) -> Option<nix::unistd::Pid> {
+    i32::try_from(pgid)
+        .ok()
+        .filter(|&raw| raw > 1)
+        .map(nix::unistd::Pid::from_raw)
 }
 
 #[cfg(not(unix))]
 pub(crate) fn signal_group(_pgid: u32, _signal: GroupSignal) -> bool {
-    // Without process groups the child handle is the only lever; the callers fall
-    // back to `Child::start_kill`.
+    // No process-group signals: callers fall back to killing the child itself.
     false
 }
 
 #[cfg(not(unix))]
-fn group_exists(_pgid: u32) -> bool {
+pub(crate) fn group_exists(_pgid: u32) -> bool {
     false
 }
 
 /// Stops a running agent: SIGINT, then SIGTERM, then SIGKILL to its group, waiting
-/// the grace periods in between. Returns the CLI's exit status.
+/// the grace periods in between for the CLI to exit. Returns its exit status.
 pub(crate) async fn stop_escalating(
     child: &mut Child,
     pgid: Option<u32>,
@@ -109,24 +121,25 @@ pub(crate) async fn stop_escalating(
         (GroupSignal::Terminate, grace.after_terminate),
     ];
     for (signal, wait) in steps {
-        let delivered = pgid.is_some_and(|pgid| signal_group(pgid, signal));
-        if !delivered {
+        if !pgid.is_some_and(|pgid| signal_group(pgid, signal)) {
             break;
         }
-        debug!(?signal, "stopping agent");
+        debug!(?signal, pgid, "stopping the agent");
         if let Ok(status) = tokio::time::timeout(wait, child.wait()).await {
             return status.ok();
         }
     }
     if let Some(pgid) = pgid {
+        debug!(pgid, "killing the agent's process group");
         signal_group(pgid, GroupSignal::Kill);
     }
+    // Reaches the CLI even where groups cannot be signalled.
     let _ = child.start_kill();
     child.wait().await.ok()
 }
 
-/// After the CLI exited, ends whatever it left running in its group (background
-/// jobs of its tools): the task is over, nothing of it may linger.
+/// Ends whatever is left in the group of an agent that has exited (background jobs
+/// of its tools): SIGTERM, a short grace, then SIGKILL.
 pub(crate) async fn end_stragglers(pgid: Option<u32>) {
     let Some(pgid) = pgid else {
         return;
@@ -137,7 +150,8 @@ pub(crate) async fn end_stragglers(pgid: Option<u32>) {
     debug!(pgid, "ending processes the agent left behind");
     let deadline = tokio::time::Instant::now() + STRAGGLER_GRACE;
     while group_exists(pgid) && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(25)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // Zombies also count as existing, so this may be redundant; it is harmless.
     signal_group(pgid, GroupSignal::Kill);
 }
