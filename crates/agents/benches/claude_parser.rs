@@ -52,6 +52,17 @@ fn parse_all(input: &[u8]) -> usize {
     events
 }
 
+/// The baseline: the same input split with `BufRead::lines` and parsed into
+/// untyped `serde_json::Value`s, which is what a naive reader would do.
+fn parse_all_untyped(input: &[u8]) -> usize {
+    use std::io::BufRead;
+    input
+        .lines()
+        .map_while(Result::ok)
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(&line).ok())
+        .count()
+}
+
 fn bench(criterion: &mut Criterion) {
     let mut group = criterion.benchmark_group("claude_stream_json");
     for (name, input) in [
@@ -64,6 +75,9 @@ fn bench(criterion: &mut Criterion) {
         group.throughput(Throughput::Bytes(input.len() as u64));
         group.bench_function(name, |bencher| {
             bencher.iter(|| parse_all(black_box(&input)))
+        });
+        group.bench_function(format!("{name}/untyped_baseline"), |bencher| {
+            bencher.iter(|| parse_all_untyped(black_box(&input)))
         });
     }
     group.finish();
