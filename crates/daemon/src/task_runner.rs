@@ -176,7 +176,8 @@ async fn execute(
     };
 
     let redactor = Redactor::new([shared.token.expose()]);
-    let (outcome, stopped) = supervise(shared, &task.id, run, agent_cancel, stop, redactor).await;
+    let (outcome, stopped) =
+        supervise(shared, &task.id, run, agent_cancel, stop, redactor.clone()).await;
 
     match stopped {
         Some(StopReason::ServerCancelled) => {
@@ -218,8 +219,9 @@ async fn execute(
             .await
         }
         RunStatus::Completed => {
+            // The output becomes a comment on the issue: no secret may reach it.
             let request = CompleteRequest {
-                output: outcome.output.clone(),
+                output: redactor.redact(&outcome.output),
                 session_id: outcome.session_id.clone(),
                 work_dir: Some(environment.work_dir.to_string_lossy().into_owned()),
                 ..CompleteRequest::default()
@@ -234,9 +236,11 @@ async fn execute(
             report_failure(shared, &task.id, error).await
         }
         _ => {
-            let error = outcome.error.clone().unwrap_or_else(|| {
-                format!("{provider} execution {:?}", outcome.status).to_lowercase()
-            });
+            // The error can quote the agent's stderr, and becomes a comment.
+            let error = outcome.error.as_deref().map_or_else(
+                || format!("{provider} execution {:?}", outcome.status).to_lowercase(),
+                |error| redactor.redact(error),
+            );
             report_failure(shared, &task.id, error).await
         }
     }
@@ -383,7 +387,7 @@ async fn supervise(
                         tool_calls += 1;
                         info!(%tool, number = tool_calls, "tool call");
                     } else if let AgentEvent::Log { message, .. } = &event {
-                        debug!(agent_log = %message);
+                        debug!(agent_log = %transcript.redact(message));
                     }
                     transcript.push(event);
                 }
@@ -438,6 +442,10 @@ impl<'a> TranscriptSender<'a> {
 
     fn push(&mut self, event: AgentEvent) {
         self.builder.push(event);
+    }
+
+    fn redact(&self, text: &str) -> String {
+        self.builder.redactor().redact(text)
     }
 
     fn push_error(&mut self, text: &str) {

@@ -167,6 +167,10 @@ impl TranscriptBuilder {
         }
     }
 
+    pub fn redactor(&self) -> &Redactor {
+        &self.redactor
+    }
+
     /// Appends a daemon-side error (e.g. "the agent was stopped") to the transcript.
     pub fn push_error(&mut self, text: &str) {
         self.push(AgentEvent::Error(text.to_owned()));

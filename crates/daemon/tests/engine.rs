@@ -216,6 +216,21 @@ async fn an_agent_exiting_non_zero_fails_the_task_with_its_stderr() {
     let error = failed.error.expect("error text");
     assert!(error.contains("the model refused the request"), "{error}");
     assert!(error.contains('3'), "exit status in: {error}");
+    // The error quotes stderr and becomes a comment: the daemon must have masked the
+    // token before sending it.
+    let fail_bodies: Vec<String> = harness
+        .admin()
+        .requests()
+        .into_iter()
+        .filter(|request| request.path.ends_with("/fail"))
+        .filter_map(|request| request.body.map(|body| body.to_string()))
+        .collect();
+    assert_eq!(fail_bodies.len(), 1);
+    assert!(!fail_bodies[0].contains(&harness.token), "{fail_bodies:?}");
+    assert!(
+        fail_bodies[0].contains("token was [REDACTED]"),
+        "{fail_bodies:?}"
+    );
     engine.stop().await;
 }
 

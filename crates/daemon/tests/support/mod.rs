@@ -59,7 +59,7 @@ wait
 "#
         .to_owned(),
         Script::ExitWithError => r#"
-echo "fatal: the model refused the request (fake)" >&2
+echo "fatal: the model refused the request (fake); token was $MULTICA_TOKEN" >&2
 exit 3
 "#
         .to_owned(),
