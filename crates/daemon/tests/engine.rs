@@ -447,3 +447,67 @@ async fn a_refused_token_stops_the_engine_with_a_login_hint() {
         .expect_err("token refused");
     assert!(error.to_string().contains("multica login"), "{error}");
 }
+
+#[tokio::test]
+async fn pings_are_answered_by_running_the_agent_and_updates_are_refused_clearly() {
+    let harness = Harness::new(Script::Succeed).await;
+    let engine = harness.start_engine().await;
+    let runtime_id = harness.runtime_in(&harness.workspace_id).await;
+    harness
+        .admin()
+        .queue_heartbeat_actions(multica_dev_server::HeartbeatActions {
+            runtime_id: runtime_id.clone(),
+            ping: true,
+            update_target_version: Some("v9.9.9".into()),
+        })
+        .expect("queue actions");
+
+    let (ping, update) = harness
+        .server
+        .wait_until(WAIT, |state| {
+            let ping = state
+                .pings()
+                .into_iter()
+                .find(|p| p.status == "completed" || p.status == "failed")?;
+            let update = state.updates().into_iter().find(|u| u.status == "failed")?;
+            Some((ping, update))
+        })
+        .await
+        .expect("both answered");
+    assert_eq!(ping.status, "completed", "{ping:?}");
+    assert_eq!(ping.output, "All done.");
+    assert!(
+        update.error.contains("cannot update itself to v9.9.9"),
+        "{update:?}"
+    );
+    engine.stop().await;
+}
+
+#[tokio::test]
+async fn failures_to_report_a_failure_or_to_deregister_are_survived() {
+    let harness = Harness::new(Script::ExitWithError).await;
+    for path in ["/fail", "/deregister"] {
+        harness.admin().inject_fault(FaultSpec {
+            path_contains: path.to_owned(),
+            status: Some(503),
+            times: Some(1),
+            ..FaultSpec::default()
+        });
+    }
+    let engine = harness.start_engine().await;
+    let task = harness
+        .assign_new_issue(&harness.workspace_id, "Fails twice")
+        .await;
+    // The first fail is refused with a 503; the retry lands.
+    harness.wait_for_status(&task.id, TaskStatus::Failed).await;
+    // The first deregistration is refused too: the engine still stops, and the
+    // runtimes go offline through the server's sweeper instead.
+    engine.stop().await;
+    let fails = harness
+        .admin()
+        .requests()
+        .into_iter()
+        .filter(|request| request.path.ends_with("/fail"))
+        .count();
+    assert_eq!(fails, 2);
+}
