@@ -21,21 +21,27 @@ cargo build --locked -p multica-cli -p fake-model-api
 demo="$root/.tools/demo"
 rm -rf "$demo"
 mkdir -p "$demo/home"
-pids=()
+# The helpers run in sessions of their own, so that Ctrl-C reaches only the daemon
+# (which then finishes its task, reports and deregisters) and the server it reports
+# to stays up until the daemon is done.
+helpers=()
+daemon=""
 cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  if [ -n "$daemon" ]; then wait "$daemon" 2>/dev/null || true; fi
+  for pid in "${helpers[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'echo; echo "stopping: the daemon finishes what it runs, then the demo ends"' INT
 
 target="${CARGO_TARGET_DIR:-$root/target}/debug"
-"$target/fake-model-api" --port "$model_port" --scenario tool-then-answer \
+setsid "$target/fake-model-api" --port "$model_port" --scenario tool-then-answer \
   --command 'multica --version && echo "multica is at $MULTICA_CLI"' \
   --text 'The multica CLI answered; the demo works.' > "$demo/model-api.log" 2>&1 &
-pids+=($!)
+helpers+=($!)
 
-"$target/multica" dev-server --demo --port "$dev_port" > "$demo/dev-server.log" 2>&1 &
-pids+=($!)
+setsid "$target/multica" dev-server --demo --port "$dev_port" > "$demo/dev-server.log" 2>&1 &
+helpers+=($!)
 
 token=""
 for _ in $(seq 1 100); do
@@ -68,7 +74,7 @@ env HOME="$demo/home" \
     --workspaces-root "$demo/workspaces" \
     --poll-interval 1s &
 daemon=$!
-pids+=("$daemon")
-( tail -n 0 -F "$demo/dev-server.log" 2>/dev/null | grep --line-buffered -E 'demo (issue assigned|task ended)' ) &
-pids+=($!)
-wait "$daemon"
+setsid bash -c "tail -n 0 -F '$demo/dev-server.log' 2>/dev/null | grep --line-buffered -E 'demo (issue assigned|task ended)'" &
+helpers+=($!)
+# A Ctrl-C interrupts this wait; the EXIT trap then waits for the daemon itself.
+wait "$daemon" || true
