@@ -2,7 +2,9 @@
 # Installs the Debian packages the build and the tests need, only those missing.
 # Safe to run again; does nothing when everything is present.
 set -euo pipefail
-packages=(git pkg-config build-essential ca-certificates)
+# libdbus-1-dev: the keychain (Secret Service) client; dbus + gnome-keyring: a real
+# keychain for the tests, run under dbus-run-session.
+packages=(git pkg-config build-essential ca-certificates libdbus-1-dev dbus gnome-keyring)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${db:Status-Abbrev}' "$package" 2>/dev/null | grep -q '^ii' || missing+=("$package")

@@ -24,6 +24,9 @@ step "cargo clippy (warnings are errors)"
 cargo clippy --locked --workspace --all-targets -- -D warnings
 
 step "cargo test"
-cargo test --locked --workspace -- --test-threads="${TEST_THREADS:-2}"
+# Under a private D-Bus session with an unlocked gnome-keyring: the keychain tests
+# use the real Secret Service.
+scripts/with-test-keychain.sh \
+  cargo test --locked --workspace -- --test-threads="${TEST_THREADS:-2}"
 
 step "all checks passed in ${SECONDS}s"
