@@ -1,0 +1,472 @@
+//! The incremental, parallel scan.
+
+use std::fs::File;
+use std::io::Read;
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Instant, UNIX_EPOCH};
+
+use rustc_hash::FxHashMap;
+
+use crate::cache::{self, SHARDS};
+use crate::claude;
+use crate::codex::{self, CodexState, SUBAGENT_PROBE_BYTES};
+use crate::config::ScanConfig;
+use crate::error::Result;
+use crate::file_state::FileState;
+use crate::ledger::{Ledger, compare};
+use crate::lines::for_each_complete_line;
+use crate::parsed::ParsedBatch;
+use crate::record::{Entry, Provider, Record, RecordKey};
+use crate::report::{ScanResult, ScanStats};
+use crate::strings::Strings;
+
+/// Scans the configured log folders; keep one per process and call
+/// [`Scanner::scan`] as often as you like: each call reads only what changed.
+///
+/// `scan` is synchronous and uses its own threads; from async code call it inside
+/// `tokio::task::spawn_blocking`.
+#[derive(Debug)]
+pub struct Scanner {
+    config: ScanConfig,
+    state: Option<State>,
+}
+
+#[derive(Debug)]
+struct State {
+    strings: Strings,
+    ledger: Ledger,
+    files: Vec<FileState>,
+    by_path: FxHashMap<PathBuf, u32>,
+    dirty: Vec<bool>,
+}
+
+/// A file found by the walk.
+struct Found {
+    provider: Provider,
+    path: PathBuf,
+    project: Option<String>,
+    size: u64,
+    mtime: (i64, u32),
+}
+
+/// A file that must be read, with where to start.
+struct Job {
+    file: Option<u32>,
+    found: Found,
+    start: Option<(u64, CodexState)>,
+}
+
+struct Outcome {
+    restarted: bool,
+    bytes_read: u64,
+    batch: ParsedBatch,
+    offset: u64,
+    size: u64,
+    codex: CodexState,
+    resumable: bool,
+}
+
+impl Scanner {
+    pub fn new(config: ScanConfig) -> Scanner {
+        Scanner {
+            config,
+            state: None,
+        }
+    }
+
+    pub fn config(&self) -> &ScanConfig {
+        &self.config
+    }
+
+    /// Brings the totals up to date with the logs and returns them.
+    ///
+    /// The first call of a process loads the cache (if configured); every call walks
+    /// the roots, reads the new complete lines of changed files in parallel, updates
+    /// the deduplicated totals and rewrites the cache shards that changed.
+    pub fn scan(&mut self) -> Result<ScanResult> {
+        let started = Instant::now();
+        let mut stats = ScanStats::default();
+        if self.state.is_none() {
+            self.state = Some(self.load_state(&mut stats)?);
+        }
+        let Some(state) = self.state.as_mut() else {
+            return Err(crate::UsageError::NoHome);
+        };
+
+        let found = walk(&self.config);
+        stats.files = found.len();
+        for file in &mut state.files {
+            file.present = false;
+        }
+        let mut jobs = Vec::new();
+        for found in found {
+            match state.by_path.get(&found.path) {
+                Some(&id) => {
+                    let file = &mut state.files[id as usize];
+                    file.present = true;
+                    if file.size == found.size && file.mtime == found.mtime {
+                        continue;
+                    }
+                    let restart =
+                        !file.resumable || found.size < file.size || found.mtime < file.mtime;
+                    let start = (!restart).then(|| (file.offset, file.codex.clone()));
+                    jobs.push(Job {
+                        file: Some(id),
+                        found,
+                        start,
+                    });
+                }
+                None => jobs.push(Job {
+                    file: None,
+                    found,
+                    start: None,
+                }),
+            }
+        }
+
+        let outcomes = read_in_parallel(jobs, self.config.threads);
+        for (job, outcome) in outcomes {
+            match outcome {
+                Ok(outcome) => {
+                    stats.files_read += 1;
+                    stats.bytes_read += outcome.bytes_read;
+                    stats.records_read += outcome.batch.records.len();
+                    state.apply(job, outcome);
+                }
+                Err(_) => stats.unreadable_files += 1,
+            }
+        }
+
+        if !self.config.keep_deleted_files {
+            for id in 0..state.files.len() {
+                if !state.files[id].present && !state.files[id].records.is_empty() {
+                    state.clear_file(id as u32);
+                }
+            }
+        }
+
+        if let Some(dir) = &self.config.cache_dir {
+            state.save(dir)?;
+        }
+        let mut result = ScanResult::from_ledger(
+            &state.ledger,
+            &state.strings,
+            &self.config.prices,
+            &state.session_projects(),
+        );
+        stats.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+        result.stats = stats;
+        Ok(result)
+    }
+
+    fn load_state(&self, stats: &mut ScanStats) -> Result<State> {
+        let mut state = State {
+            strings: Strings::default(),
+            ledger: Ledger::new(self.config.zone),
+            files: Vec::new(),
+            by_path: FxHashMap::default(),
+            dirty: vec![false; SHARDS],
+        };
+        if let Some(dir) = &self.config.cache_dir {
+            let files = cache::load(dir, &mut state.strings)?;
+            stats.cached_files = files.len();
+            for file in files {
+                let id = state.files.len() as u32;
+                for record in &file.records {
+                    state
+                        .ledger
+                        .insert(file.provider, id, record, &state.strings);
+                }
+                state.by_path.insert(file.path.clone(), id);
+                state.files.push(file);
+            }
+        }
+        Ok(state)
+    }
+}
+
+impl State {
+    fn apply(&mut self, job: Job, outcome: Outcome) {
+        let found = job.found;
+        let id = match job.file {
+            Some(id) => id,
+            None => {
+                let id = self.files.len() as u32;
+                self.by_path.insert(found.path.clone(), id);
+                self.files.push(FileState::new(
+                    found.path.clone(),
+                    found.provider,
+                    found.project.clone(),
+                ));
+                id
+            }
+        };
+        if outcome.restarted {
+            self.clear_file(id);
+        }
+        let provider = found.provider;
+        let local: Vec<u32> = outcome
+            .batch
+            .strings
+            .iter()
+            .map(|text| self.strings.intern(text))
+            .collect();
+        let file = &mut self.files[id as usize];
+        for parsed in &outcome.batch.records {
+            let record = Record {
+                key: parsed.key,
+                entry: Entry {
+                    timestamp_ms: parsed.timestamp_ms,
+                    model: local[parsed.model as usize],
+                    session: local[parsed.session as usize],
+                    tokens: parsed.tokens,
+                },
+            };
+            if let RecordKey::Claude {
+                message,
+                request,
+                sidechain,
+            } = record.key
+            {
+                let key = (message, request, sidechain);
+                if let Some(&position) = file.claude_index.get(&key) {
+                    let kept = file.records[position];
+                    if compare(&record.entry, &kept.entry, &self.strings).is_gt() {
+                        self.ledger.remove(provider, id, &kept, &self.strings);
+                        self.ledger.insert(provider, id, &record, &self.strings);
+                        file.records[position] = record;
+                    }
+                    continue;
+                }
+                file.claude_index.insert(key, file.records.len());
+            }
+            self.ledger.insert(provider, id, &record, &self.strings);
+            file.records.push(record);
+        }
+        file.size = outcome.size;
+        file.mtime = found.mtime;
+        file.offset = outcome.offset;
+        file.codex = outcome.codex;
+        file.resumable = outcome.resumable;
+        file.present = true;
+        self.dirty[cache::shard_of(&file.path)] = true;
+    }
+
+    fn clear_file(&mut self, id: u32) {
+        let file = &mut self.files[id as usize];
+        let records = std::mem::take(&mut file.records);
+        file.claude_index.clear();
+        file.offset = 0;
+        file.codex = CodexState::default();
+        let provider = file.provider;
+        self.dirty[cache::shard_of(&file.path)] = true;
+        for record in &records {
+            self.ledger.remove(provider, id, record, &self.strings);
+        }
+    }
+
+    fn session_projects(&self) -> FxHashMap<u32, String> {
+        let mut projects = FxHashMap::default();
+        for file in &self.files {
+            if let Some(project) = &file.project {
+                for record in &file.records {
+                    projects
+                        .entry(record.entry.session)
+                        .or_insert_with(|| project.clone());
+                }
+            }
+        }
+        projects
+    }
+
+    fn save(&mut self, dir: &Path) -> Result<()> {
+        if !self.dirty.iter().any(|dirty| *dirty) {
+            return Ok(());
+        }
+        let mut shards: Vec<Vec<&FileState>> = vec![Vec::new(); SHARDS];
+        for file in &self.files {
+            let shard = cache::shard_of(&file.path);
+            if self.dirty[shard] {
+                shards[shard].push(file);
+            }
+        }
+        for (shard, files) in shards.iter().enumerate() {
+            if self.dirty[shard] {
+                cache::save(dir, shard, files, &self.strings)?;
+            }
+        }
+        self.dirty.iter_mut().for_each(|dirty| *dirty = false);
+        Ok(())
+    }
+}
+
+fn walk(config: &ScanConfig) -> Vec<Found> {
+    let mut found = Vec::new();
+    for root in &config.roots {
+        for entry in walkdir::WalkDir::new(&root.path)
+            .follow_links(false)
+            .into_iter()
+            .filter_map(|entry| entry.ok())
+        {
+            if !entry.file_type().is_file()
+                || entry.path().extension().is_none_or(|ext| ext != "jsonl")
+            {
+                continue;
+            }
+            let Ok(metadata) = entry.metadata() else {
+                continue;
+            };
+            let project = match root.provider {
+                Provider::Claude => entry
+                    .path()
+                    .strip_prefix(&root.path)
+                    .ok()
+                    .and_then(|relative| relative.components().next())
+                    .filter(|_| entry.depth() > 1)
+                    .map(|first| first.as_os_str().to_string_lossy().into_owned()),
+                Provider::Codex => None,
+            };
+            found.push(Found {
+                provider: root.provider,
+                path: entry.into_path(),
+                project,
+                size: metadata.len(),
+                mtime: mtime_of(&metadata),
+            });
+        }
+    }
+    found
+}
+
+fn mtime_of(metadata: &std::fs::Metadata) -> (i64, u32) {
+    match metadata.modified() {
+        Ok(time) => match time.duration_since(UNIX_EPOCH) {
+            Ok(duration) => (duration.as_secs() as i64, duration.subsec_nanos()),
+            Err(before) => (-(before.duration().as_secs() as i64), 0),
+        },
+        Err(_) => (0, 0),
+    }
+}
+
+fn read_in_parallel(jobs: Vec<Job>, threads: usize) -> Vec<(Job, std::io::Result<Outcome>)> {
+    if jobs.is_empty() {
+        return Vec::new();
+    }
+    let threads = if threads == 0 {
+        std::thread::available_parallelism().map_or(1, usize::from)
+    } else {
+        threads
+    }
+    .min(jobs.len())
+    .max(1);
+    // Largest first, so one big file does not finish last on its own.
+    let mut jobs = jobs;
+    jobs.sort_by_key(|job| {
+        std::cmp::Reverse(
+            job.found.size - job.start.as_ref().map_or(0, |s| s.0.min(job.found.size)),
+        )
+    });
+    let slots: Vec<Mutex<Option<Job>>> =
+        jobs.into_iter().map(|job| Mutex::new(Some(job))).collect();
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<(Job, std::io::Result<Outcome>)>> =
+        Mutex::new(Vec::with_capacity(slots.len()));
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                loop {
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(slot) = slots.get(index) else {
+                        break;
+                    };
+                    let Some(job) = slot.lock().ok().and_then(|mut slot| slot.take()) else {
+                        continue;
+                    };
+                    let outcome = read_file(&job);
+                    if let Ok(mut results) = results.lock() {
+                        results.push((job, outcome));
+                    }
+                }
+            });
+        }
+    });
+    let mut results = results.into_inner().unwrap_or_default();
+    // Apply in path order so string ids do not depend on thread timing.
+    results.sort_by(|a, b| a.0.found.path.cmp(&b.0.found.path));
+    results
+}
+
+fn read_file(job: &Job) -> std::io::Result<Outcome> {
+    let mut file = File::open(&job.found.path)?;
+    let size = file.metadata()?.len();
+    let (start, mut codex_state, restarted) = match &job.start {
+        Some((offset, state)) if *offset <= size => (*offset, state.clone(), false),
+        _ => (0, CodexState::default(), true),
+    };
+    let session = job
+        .found
+        .path
+        .file_stem()
+        .map(|stem| stem.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut batch = ParsedBatch::default();
+    let mut resumable = true;
+    let offset = match job.found.provider {
+        Provider::Claude => for_each_complete_line(&mut file, start, size, |line| {
+            claude::parse_line(line, &session, &mut batch);
+            ControlFlow::Continue(())
+        })?,
+        Provider::Codex => {
+            if start == 0 {
+                resumable = probe_codex_replay(&mut file, size, &mut codex_state)?;
+            }
+            for_each_complete_line(&mut file, start, size, |line| {
+                codex::parse_line(line, &session, &mut codex_state, &mut batch);
+                ControlFlow::Continue(())
+            })?
+        }
+    };
+    Ok(Outcome {
+        restarted,
+        bytes_read: offset - start,
+        batch,
+        offset,
+        size,
+        codex: codex_state,
+        resumable,
+    })
+}
+
+/// Decides whether a Codex rollout starts with a replayed parent history, and
+/// returns whether that decision is final (otherwise the file is re-read from the
+/// start when it grows).
+fn probe_codex_replay(file: &mut File, size: u64, state: &mut CodexState) -> std::io::Result<bool> {
+    let mut head = Vec::new();
+    (&mut *file)
+        .take(SUBAGENT_PROBE_BYTES)
+        .read_to_end(&mut head)?;
+    let subagent = codex::is_subagent_probe(&head);
+    if !subagent {
+        return Ok(size >= SUBAGENT_PROBE_BYTES);
+    }
+    let mut seconds = Vec::with_capacity(2);
+    for_each_complete_line(file, 0, size, |line| {
+        if let Some(second) = codex::usage_event_second(line) {
+            seconds.push(second);
+            if seconds.len() == 2 {
+                return ControlFlow::Break(());
+            }
+        }
+        ControlFlow::Continue(())
+    })?;
+    if let [first, second] = seconds[..] {
+        state.replay_second = (first == second).then_some(first);
+        state.skipping_replay = state.replay_second.is_some();
+        Ok(true)
+    } else {
+        Ok(false)
+    }
+}
