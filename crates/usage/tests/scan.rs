@@ -258,6 +258,7 @@ fn incremental_scans_equal_a_full_scan() {
                 huge_every: 0,
                 huge_bytes: 0,
                 turns: 2..9,
+                missing_request_ids: true,
             },
             |file| files.push(file),
         );

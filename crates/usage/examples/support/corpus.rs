@@ -27,6 +27,8 @@ pub(crate) struct CorpusOptions {
     pub(crate) huge_every: usize,
     pub(crate) huge_bytes: usize,
     pub(crate) turns: std::ops::Range<usize>,
+    /// Whether some sessions come through a gateway that drops `requestId`.
+    pub(crate) missing_request_ids: bool,
 }
 
 /// One generated file: its path relative to the corpus root and its bytes.
@@ -158,7 +160,7 @@ fn claude_session(
     let project = format!("-home-dev-work-project{}", index % 37);
     let cwd = format!("/home/dev/work/project{}", index % 37);
     let model = CLAUDE_MODELS[rng.usize(..CLAUDE_MODELS.len())];
-    let no_request_ids = rng.u8(..12) == 0;
+    let no_request_ids = rng.u8(..12) == 0 && options.missing_request_ids;
     let mut ms = EPOCH_MS + rng.i64(0..60 * DAY_MS);
     let mut text = String::new();
     let mut subagent = String::new();

@@ -1,0 +1,3 @@
+//! Code shared by the examples (and, by path, the tests).
+
+pub(crate) mod corpus;
