@@ -87,6 +87,7 @@ fn run() -> Result<()> {
         "generate" => generate_corpus(&args),
         "bench" => bench(&args.dir()?),
         "scan" => scan_once(&args.dir()?),
+        "rescan-loop" => rescan_loop(&args.dir()?),
         "check" => check(&args),
         other => Err(format!("unknown command {other}").into()),
     }
@@ -116,7 +117,8 @@ fn generate_corpus(args: &Args) -> Result<()> {
         sample_bytes += file.bytes.len()
     });
     let target = (gigabytes * 1024.0 * 1024.0 * 1024.0) as usize;
-    let sessions = (target as f64 / sample_bytes as f64 * 200.0).ceil() as usize;
+    // Generous count; generation stops once the target size is written.
+    let sessions = (target as f64 / sample_bytes as f64 * 200.0 * 1.5).ceil() as usize;
     if dir.exists() {
         fs::remove_dir_all(&dir)?;
     }
@@ -124,7 +126,7 @@ fn generate_corpus(args: &Args) -> Result<()> {
     let (mut files, mut bytes) = (0usize, 0usize);
     let mut failure: Option<std::io::Error> = None;
     generate(&options(seed, sessions, missing), |file: GeneratedFile| {
-        if failure.is_some() {
+        if failure.is_some() || bytes >= target {
             return;
         }
         let path = dir.join(&file.path);
@@ -144,7 +146,7 @@ fn generate_corpus(args: &Args) -> Result<()> {
         return Err(error.into());
     }
     println!(
-        "generated {files} files, {:.2} GiB ({sessions} sessions, seed {seed}) in {:.1} s under {}",
+        "generated {files} files, {:.2} GiB (seed {seed}) in {:.1} s under {}",
         bytes as f64 / (1u64 << 30) as f64,
         started.elapsed().as_secs_f64(),
         dir.display()
@@ -314,6 +316,25 @@ fn bench(dir: &Path) -> Result<()> {
     println!("incremental result == full rescan: yes");
     println!("peak RSS: {:.0} MiB", peak_rss_mib());
     fs::remove_dir_all(&cache)?;
+    Ok(())
+}
+
+/// Repeated rescans without changes, for profiling the fixed cost of a scan.
+fn rescan_loop(dir: &Path) -> Result<()> {
+    let mut scanner = Scanner::new(config(dir, None));
+    scanner.scan()?;
+    let started = Instant::now();
+    let rounds: u32 = std::env::var("ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(20);
+    for _ in 0..rounds {
+        scanner.scan()?;
+    }
+    println!(
+        "rescan without changes: {:.1} ms on average",
+        started.elapsed().as_secs_f64() * 1000.0 / f64::from(rounds)
+    );
     Ok(())
 }
 

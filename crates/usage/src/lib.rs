@@ -93,6 +93,7 @@ mod record;
 mod report;
 mod scanner;
 mod strings;
+mod walk;
 mod zone;
 
 pub use config::{LogRoot, ScanConfig, default_roots};

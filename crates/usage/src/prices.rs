@@ -135,15 +135,22 @@ impl PriceTable {
     }
 
     /// Cost in USD of standard-tier and long-context-tier token sums.
+    #[cfg(test)]
     pub(crate) fn cost(
         &self,
         model: &str,
         standard: &Tokens,
         long_context: &Tokens,
     ) -> Option<f64> {
-        let price = self.lookup(model)?;
-        let long_price = price.long_context.unwrap_or(price.standard);
-        Some(tier_cost(&price.standard, standard) + tier_cost(&long_price, long_context))
+        Some(self.lookup(model)?.cost(standard, long_context))
+    }
+}
+
+impl ModelPrice {
+    /// Cost in USD of standard-tier and long-context-tier token sums.
+    pub(crate) fn cost(&self, standard: &Tokens, long_context: &Tokens) -> f64 {
+        let long_price = self.long_context.unwrap_or(self.standard);
+        tier_cost(&self.standard, standard) + tier_cost(&long_price, long_context)
     }
 }
 

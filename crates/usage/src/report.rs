@@ -196,11 +196,7 @@ impl ScanResult {
                 let price = *costs
                     .entry(key.model)
                     .or_insert_with(|| prices.lookup(model));
-                let cost = price.map(|_| {
-                    prices
-                        .cost(model, &bucket.standard, &bucket.long_context)
-                        .unwrap_or_default()
-                });
+                let cost = price.map(|price| price.cost(&bucket.standard, &bucket.long_context));
                 UsageRow {
                     date: date_of_day(key.day),
                     provider: key.provider,

@@ -1,12 +1,13 @@
 //! The incremental, parallel scan.
 
+use std::ffi::OsString;
 use std::fs::File;
 use std::io::Read;
 use std::ops::ControlFlow;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Instant, UNIX_EPOCH};
+use std::time::Instant;
 
 use rustc_hash::FxHashMap;
 
@@ -22,6 +23,7 @@ use crate::parsed::ParsedBatch;
 use crate::record::{Entry, Provider, Record, RecordKey};
 use crate::report::{ScanResult, ScanStats};
 use crate::strings::Strings;
+use crate::walk::{DirectoryCache, Found, project_of, walk};
 
 /// Scans the configured log folders; keep one per process and call
 /// [`Scanner::scan`] as often as you like: each call reads only what changed.
@@ -39,23 +41,20 @@ struct State {
     strings: Strings,
     ledger: Ledger,
     files: Vec<FileState>,
-    by_path: FxHashMap<PathBuf, u32>,
+    by_path: FxHashMap<OsString, u32>,
     dirty: Vec<bool>,
-}
-
-/// A file found by the walk.
-struct Found {
-    provider: Provider,
-    path: PathBuf,
-    project: Option<String>,
-    size: u64,
-    mtime: (i64, u32),
+    directories: DirectoryCache,
+    /// Project of each session id, for the session view.
+    projects: FxHashMap<u32, String>,
+    /// The last result, reused while nothing changes.
+    last: Option<ScanResult>,
 }
 
 /// A file that must be read, with where to start.
 struct Job {
     file: Option<u32>,
     found: Found,
+    provider: Provider,
     start: Option<(u64, CodexState)>,
 }
 
@@ -96,14 +95,20 @@ impl Scanner {
             return Err(crate::UsageError::NoHome);
         };
 
-        let found = walk(&self.config);
+        let threads = if self.config.threads == 0 {
+            std::thread::available_parallelism().map_or(1, usize::from)
+        } else {
+            self.config.threads
+        };
+        let found = walk(&self.config.roots, &mut state.directories, threads);
         stats.files = found.len();
         for file in &mut state.files {
             file.present = false;
         }
         let mut jobs = Vec::new();
         for found in found {
-            match state.by_path.get(&found.path) {
+            let provider = self.config.roots[found.root].provider;
+            match state.by_path.get(found.path.as_os_str()) {
                 Some(&id) => {
                     let file = &mut state.files[id as usize];
                     file.present = true;
@@ -116,34 +121,39 @@ impl Scanner {
                     jobs.push(Job {
                         file: Some(id),
                         found,
+                        provider,
                         start,
                     });
                 }
                 None => jobs.push(Job {
                     file: None,
                     found,
+                    provider,
                     start: None,
                 }),
             }
         }
 
-        let outcomes = read_in_parallel(jobs, self.config.threads);
+        let changed = !jobs.is_empty();
+        let outcomes = read_in_parallel(jobs, threads);
         for (job, outcome) in outcomes {
             match outcome {
                 Ok(outcome) => {
                     stats.files_read += 1;
                     stats.bytes_read += outcome.bytes_read;
                     stats.records_read += outcome.batch.records.len();
-                    state.apply(job, outcome);
+                    state.apply(&self.config.roots, job, outcome);
                 }
                 Err(_) => stats.unreadable_files += 1,
             }
         }
 
+        let mut cleared = false;
         if !self.config.keep_deleted_files {
             for id in 0..state.files.len() {
                 if !state.files[id].present && !state.files[id].records.is_empty() {
                     state.clear_file(id as u32);
+                    cleared = true;
                 }
             }
         }
@@ -151,12 +161,16 @@ impl Scanner {
         if let Some(dir) = &self.config.cache_dir {
             state.save(dir)?;
         }
-        let mut result = ScanResult::from_ledger(
-            &state.ledger,
-            &state.strings,
-            &self.config.prices,
-            &state.session_projects(),
-        );
+        let mut result = match state.last.take() {
+            Some(last) if !changed && !cleared => last,
+            _ => ScanResult::from_ledger(
+                &state.ledger,
+                &state.strings,
+                &self.config.prices,
+                &state.projects,
+            ),
+        };
+        state.last = Some(result.clone());
         stats.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
         result.stats = stats;
         Ok(result)
@@ -169,6 +183,9 @@ impl Scanner {
             files: Vec::new(),
             by_path: FxHashMap::default(),
             dirty: vec![false; SHARDS],
+            directories: DirectoryCache::default(),
+            projects: FxHashMap::default(),
+            last: None,
         };
         if let Some(dir) = &self.config.cache_dir {
             let files = cache::load(dir, &mut state.strings)?;
@@ -179,8 +196,14 @@ impl Scanner {
                     state
                         .ledger
                         .insert(file.provider, id, record, &state.strings);
+                    if let Some(project) = &file.project {
+                        state
+                            .projects
+                            .entry(record.entry.session)
+                            .or_insert_with(|| project.clone());
+                    }
                 }
-                state.by_path.insert(file.path.clone(), id);
+                state.by_path.insert(file.path.clone().into_os_string(), id);
                 state.files.push(file);
             }
         }
@@ -189,17 +212,17 @@ impl Scanner {
 }
 
 impl State {
-    fn apply(&mut self, job: Job, outcome: Outcome) {
+    fn apply(&mut self, roots: &[crate::config::LogRoot], job: Job, outcome: Outcome) {
         let found = job.found;
         let id = match job.file {
             Some(id) => id,
             None => {
                 let id = self.files.len() as u32;
-                self.by_path.insert(found.path.clone(), id);
+                self.by_path.insert(found.path.clone().into_os_string(), id);
                 self.files.push(FileState::new(
                     found.path.clone(),
-                    found.provider,
-                    found.project.clone(),
+                    job.provider,
+                    project_of(&roots[found.root], &found.path),
                 ));
                 id
             }
@@ -207,7 +230,7 @@ impl State {
         if outcome.restarted {
             self.clear_file(id);
         }
-        let provider = found.provider;
+        let provider = job.provider;
         let local: Vec<u32> = outcome
             .batch
             .strings
@@ -244,6 +267,11 @@ impl State {
                 file.claude_index.insert(key, file.records.len());
             }
             self.ledger.insert(provider, id, &record, &self.strings);
+            if let Some(project) = &file.project {
+                self.projects
+                    .entry(record.entry.session)
+                    .or_insert_with(|| project.clone());
+            }
             file.records.push(record);
         }
         file.size = outcome.size;
@@ -268,20 +296,6 @@ impl State {
         }
     }
 
-    fn session_projects(&self) -> FxHashMap<u32, String> {
-        let mut projects = FxHashMap::default();
-        for file in &self.files {
-            if let Some(project) = &file.project {
-                for record in &file.records {
-                    projects
-                        .entry(record.entry.session)
-                        .or_insert_with(|| project.clone());
-                }
-            }
-        }
-        projects
-    }
-
     fn save(&mut self, dir: &Path) -> Result<()> {
         if !self.dirty.iter().any(|dirty| *dirty) {
             return Ok(());
@@ -303,65 +317,11 @@ impl State {
     }
 }
 
-fn walk(config: &ScanConfig) -> Vec<Found> {
-    let mut found = Vec::new();
-    for root in &config.roots {
-        for entry in walkdir::WalkDir::new(&root.path)
-            .follow_links(false)
-            .into_iter()
-            .filter_map(|entry| entry.ok())
-        {
-            if !entry.file_type().is_file()
-                || entry.path().extension().is_none_or(|ext| ext != "jsonl")
-            {
-                continue;
-            }
-            let Ok(metadata) = entry.metadata() else {
-                continue;
-            };
-            let project = match root.provider {
-                Provider::Claude => entry
-                    .path()
-                    .strip_prefix(&root.path)
-                    .ok()
-                    .and_then(|relative| relative.components().next())
-                    .filter(|_| entry.depth() > 1)
-                    .map(|first| first.as_os_str().to_string_lossy().into_owned()),
-                Provider::Codex => None,
-            };
-            found.push(Found {
-                provider: root.provider,
-                path: entry.into_path(),
-                project,
-                size: metadata.len(),
-                mtime: mtime_of(&metadata),
-            });
-        }
-    }
-    found
-}
-
-fn mtime_of(metadata: &std::fs::Metadata) -> (i64, u32) {
-    match metadata.modified() {
-        Ok(time) => match time.duration_since(UNIX_EPOCH) {
-            Ok(duration) => (duration.as_secs() as i64, duration.subsec_nanos()),
-            Err(before) => (-(before.duration().as_secs() as i64), 0),
-        },
-        Err(_) => (0, 0),
-    }
-}
-
 fn read_in_parallel(jobs: Vec<Job>, threads: usize) -> Vec<(Job, std::io::Result<Outcome>)> {
     if jobs.is_empty() {
         return Vec::new();
     }
-    let threads = if threads == 0 {
-        std::thread::available_parallelism().map_or(1, usize::from)
-    } else {
-        threads
-    }
-    .min(jobs.len())
-    .max(1);
+    let threads = threads.min(jobs.len()).max(1);
     // Largest first, so one big file does not finish last on its own.
     let mut jobs = jobs;
     jobs.sort_by_key(|job| {
@@ -414,7 +374,7 @@ fn read_file(job: &Job) -> std::io::Result<Outcome> {
         .unwrap_or_default();
     let mut batch = ParsedBatch::default();
     let mut resumable = true;
-    let offset = match job.found.provider {
+    let offset = match job.provider {
         Provider::Claude => for_each_complete_line(&mut file, start, size, |line| {
             claude::parse_line(line, &session, &mut batch);
             ControlFlow::Continue(())

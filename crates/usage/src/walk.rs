@@ -1,0 +1,201 @@
+//! Finding log files, cheaply enough to do every few seconds.
+//!
+//! Directory listings are cached by the directory's mtime (adding, removing or
+//! renaming an entry changes it), so an unchanged tree costs one `stat` per directory
+//! instead of `open` + `getdents` + `close`. A listing read less than
+//! [`RACY_WINDOW`] after the directory's mtime is not trusted (an entry added within
+//! the same timestamp tick would not change the mtime) and is read again next time.
+//! The tree is walked level by level with the `stat` calls of each level spread over
+//! threads; appends change only a file's size and mtime, so every file is `stat`ed.
+
+use std::ffi::OsString;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rustc_hash::FxHashMap;
+
+use crate::config::LogRoot;
+use crate::record::Provider;
+
+const RACY_WINDOW: Duration = Duration::from_secs(2);
+
+/// A log file found by the walk.
+#[derive(Debug)]
+pub(crate) struct Found {
+    pub(crate) root: usize,
+    pub(crate) path: PathBuf,
+    pub(crate) size: u64,
+    pub(crate) mtime: (i64, u32),
+}
+
+#[derive(Debug, Default)]
+struct Listing {
+    mtime: (i64, u32),
+    trusted: bool,
+    directories: Vec<PathBuf>,
+    files: Vec<PathBuf>,
+}
+
+/// Cached directory listings of earlier walks (in memory only), keyed by path bytes.
+#[derive(Debug, Default)]
+pub(crate) struct DirectoryCache {
+    listings: FxHashMap<OsString, Listing>,
+}
+
+pub(crate) fn mtime_of(metadata: &fs::Metadata) -> (i64, u32) {
+    match metadata.modified() {
+        Ok(time) => match time.duration_since(UNIX_EPOCH) {
+            Ok(duration) => (duration.as_secs() as i64, duration.subsec_nanos()),
+            Err(before) => (-(before.duration().as_secs() as i64), 0),
+        },
+        Err(_) => (0, 0),
+    }
+}
+
+/// The project of a Claude log: the first folder below the root, if the file is in one.
+pub(crate) fn project_of(root: &LogRoot, path: &Path) -> Option<String> {
+    if root.provider != Provider::Claude {
+        return None;
+    }
+    let relative = path.strip_prefix(&root.path).ok()?;
+    let mut components = relative.components();
+    let first = components.next()?;
+    components
+        .next()
+        .map(|_| first.as_os_str().to_string_lossy().into_owned())
+}
+
+/// Runs `work` over `items` on up to `threads` threads, keeping the order.
+fn parallel_map<T: Send, R: Send>(
+    items: Vec<T>,
+    threads: usize,
+    work: impl Fn(T) -> R + Sync,
+) -> Vec<R> {
+    if threads <= 1 || items.len() < 128 {
+        return items.into_iter().map(work).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    let mut chunks: Vec<Vec<T>> = Vec::with_capacity(threads);
+    let mut rest = items;
+    while rest.len() > chunk {
+        let tail = rest.split_off(chunk);
+        chunks.push(rest);
+        rest = tail;
+    }
+    chunks.push(rest);
+    let work = &work;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| scope.spawn(move || chunk.into_iter().map(work).collect::<Vec<R>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|handle| handle.join().unwrap_or_default())
+            .collect()
+    })
+}
+
+/// What one directory visit found out.
+enum Visit {
+    Gone,
+    Cached,
+    Read(Listing),
+}
+
+/// All `*.jsonl` files under the roots, with their size and mtime.
+pub(crate) fn walk(roots: &[LogRoot], cache: &mut DirectoryCache, threads: usize) -> Vec<Found> {
+    let now = SystemTime::now();
+    let mut files: Vec<(usize, PathBuf)> = Vec::new();
+    let mut level: Vec<(usize, PathBuf)> = roots
+        .iter()
+        .enumerate()
+        .map(|(index, root)| (index, root.path.clone()))
+        .collect();
+    while !level.is_empty() {
+        let listings = &cache.listings;
+        let visits = parallel_map(level, threads, |(root, directory)| {
+            let visit = match fs::metadata(&directory) {
+                Ok(metadata) if metadata.is_dir() => {
+                    let mtime = mtime_of(&metadata);
+                    let cached = listings
+                        .get(directory.as_os_str())
+                        .is_some_and(|listing| listing.trusted && listing.mtime == mtime);
+                    if cached {
+                        Visit::Cached
+                    } else {
+                        Visit::Read(read_listing(&directory, mtime, &metadata, now))
+                    }
+                }
+                _ => Visit::Gone,
+            };
+            (root, directory, visit)
+        });
+        let mut next = Vec::new();
+        for (root, directory, visit) in visits {
+            let key = directory.into_os_string();
+            match visit {
+                Visit::Gone => {
+                    cache.listings.remove(&key);
+                    continue;
+                }
+                Visit::Read(listing) => {
+                    cache.listings.insert(key.clone(), listing);
+                }
+                Visit::Cached => {}
+            }
+            if let Some(listing) = cache.listings.get(&key) {
+                next.extend(listing.directories.iter().map(|d| (root, d.clone())));
+                files.extend(listing.files.iter().map(|f| (root, f.clone())));
+            }
+        }
+        level = next;
+    }
+    parallel_map(files, threads, |(root, path)| {
+        let metadata = fs::metadata(&path).ok()?;
+        Some(Found {
+            root,
+            path,
+            size: metadata.len(),
+            mtime: mtime_of(&metadata),
+        })
+    })
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+fn read_listing(
+    directory: &Path,
+    mtime: (i64, u32),
+    metadata: &fs::Metadata,
+    now: SystemTime,
+) -> Listing {
+    let trusted = metadata
+        .modified()
+        .ok()
+        .and_then(|modified| now.duration_since(modified).ok())
+        .is_some_and(|age| age > RACY_WINDOW);
+    let mut listing = Listing {
+        mtime,
+        trusted,
+        ..Listing::default()
+    };
+    let Ok(entries) = fs::read_dir(directory) else {
+        listing.trusted = false;
+        return listing;
+    };
+    for entry in entries.flatten() {
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        let path = entry.path();
+        if kind.is_dir() {
+            listing.directories.push(path);
+        } else if kind.is_file() && path.extension().is_some_and(|ext| ext == "jsonl") {
+            listing.files.push(path);
+        }
+    }
+    listing
+}
