@@ -244,6 +244,7 @@ fn encode_codex(out: &mut Writer, state: &CodexState) {
         None => out.bytes.push(0),
     }
     out.option_text(state.current_model.as_deref());
+    out.option_text(state.cwd.as_deref());
     match &state.replay_second {
         Some(second) => {
             out.bytes.push(1);
@@ -332,6 +333,7 @@ fn decode_codex(input: &mut Reader<'_>) -> Option<CodexState> {
         }),
     };
     let current_model = input.option_text()?;
+    let cwd = input.option_text()?;
     let replay_second = match input.byte()? {
         0 => None,
         _ => {
@@ -344,6 +346,7 @@ fn decode_codex(input: &mut Reader<'_>) -> Option<CodexState> {
     Some(CodexState {
         previous_totals,
         current_model,
+        cwd,
         replay_second,
         skipping_replay,
     })
@@ -376,6 +379,7 @@ mod tests {
                 total_tokens: 5,
             }),
             current_model: Some("gpt-5".into()),
+            cwd: Some("/w".into()),
             replay_second: Some(*b"2025-01-01T00:00:00"),
             skipping_replay: true,
         };

@@ -79,6 +79,8 @@ impl RawUsage {
 pub(crate) struct CodexState {
     pub(crate) previous_totals: Option<RawUsage>,
     pub(crate) current_model: Option<String>,
+    /// Working directory from the last `turn_context` (the session view's project).
+    pub(crate) cwd: Option<String>,
     /// Second (`YYYY-MM-DDTHH:MM:SS`) of a subagent's replayed parent history.
     pub(crate) replay_second: Option<[u8; 19]>,
     pub(crate) skipping_replay: bool,
@@ -100,6 +102,8 @@ struct Payload<'a> {
     kind: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     model: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    cwd: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     info: Option<Info<'a>>,
 }
@@ -161,6 +165,9 @@ pub(crate) fn parse_line(
         Some("turn_context") => {
             if let Some(model) = payload.model.as_deref().filter(|m| !m.is_empty()) {
                 state.current_model = Some(model.to_owned());
+            }
+            if let Some(cwd) = payload.cwd.as_deref().filter(|cwd| !cwd.is_empty()) {
+                state.cwd = Some(cwd.to_owned());
             }
             return;
         }

@@ -188,7 +188,14 @@ impl Scanner {
             last: None,
         };
         if let Some(dir) = &self.config.cache_dir {
-            let files = cache::load(dir, &mut state.strings)?;
+            let mut files = cache::load(dir, &mut state.strings)?;
+            // A cache shared with another configuration keeps only this one's files.
+            files.retain(|file| {
+                self.config
+                    .roots
+                    .iter()
+                    .any(|root| root.provider == file.provider && file.path.starts_with(&root.path))
+            });
             stats.cached_files = files.len();
             for file in files {
                 let id = state.files.len() as u32;
@@ -238,6 +245,9 @@ impl State {
             .map(|text| self.strings.intern(text))
             .collect();
         let file = &mut self.files[id as usize];
+        if file.project.is_none() {
+            file.project.clone_from(&outcome.codex.cwd);
+        }
         for parsed in &outcome.batch.records {
             let record = Record {
                 key: parsed.key,
@@ -428,5 +438,17 @@ fn probe_codex_replay(file: &mut File, size: u64, state: &mut CodexState) -> std
         Ok(true)
     } else {
         Ok(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scanner_can_move_to_a_blocking_thread() {
+        fn assert_send<T: Send + 'static>() {}
+        assert_send::<Scanner>();
+        assert_send::<ScanResult>();
     }
 }

@@ -199,3 +199,72 @@ fn read_listing(
     }
     listing
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set_mtime(path: &Path, time: SystemTime) {
+        fs::File::open(path)
+            .and_then(|dir| dir.set_modified(time))
+            .expect("set the directory's mtime");
+    }
+
+    fn names(found: &[Found]) -> Vec<String> {
+        let mut names: Vec<String> = found
+            .iter()
+            .filter_map(|f| f.path.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn reuses_a_listing_until_the_directory_changes() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let project = dir.path().join("p");
+        fs::create_dir(&project).expect("mkdir");
+        fs::write(project.join("a.jsonl"), "{}\n").expect("write");
+        fs::write(project.join("notes.txt"), "x").expect("write");
+        let old = SystemTime::now() - Duration::from_secs(3600);
+        set_mtime(&project, old);
+        set_mtime(dir.path(), old);
+        let roots = [LogRoot::claude(dir.path())];
+        let mut cache = DirectoryCache::default();
+        assert_eq!(names(&walk(&roots, &mut cache, 2)), ["a.jsonl"]);
+
+        // A file added behind the cache's back (mtime restored) is not listed: the
+        // listing was reused, not read again.
+        fs::write(project.join("b.jsonl"), "{}\n").expect("write");
+        set_mtime(&project, old);
+        assert_eq!(names(&walk(&roots, &mut cache, 2)), ["a.jsonl"]);
+
+        // A normal addition changes the directory's mtime and is found.
+        fs::write(project.join("c.jsonl"), "{}\n").expect("write");
+        assert_eq!(
+            names(&walk(&roots, &mut cache, 2)),
+            ["a.jsonl", "b.jsonl", "c.jsonl"]
+        );
+        assert_eq!(
+            project_of(&roots[0], &project.join("c.jsonl")).as_deref(),
+            Some("p")
+        );
+        assert_eq!(project_of(&roots[0], &dir.path().join("top.jsonl")), None);
+    }
+
+    #[test]
+    fn does_not_trust_a_listing_of_a_directory_changed_just_now() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let roots = [LogRoot::claude(dir.path())];
+        let mut cache = DirectoryCache::default();
+        assert!(walk(&roots, &mut cache, 1).is_empty());
+        // Same mtime tick is possible here: the fresh listing must not be trusted.
+        let mtime = mtime_of(&fs::metadata(dir.path()).expect("stat"));
+        fs::write(dir.path().join("a.jsonl"), "{}\n").expect("write");
+        set_mtime(
+            dir.path(),
+            UNIX_EPOCH + Duration::new(mtime.0 as u64, mtime.1),
+        );
+        assert_eq!(names(&walk(&roots, &mut cache, 1)), ["a.jsonl"]);
+    }
+}

@@ -105,6 +105,12 @@ fn codex_fixture_counts_cached_and_reasoning_once_and_skips_replays_and_copies()
     assert_eq!(second.output, 700 + 400 + 200);
     assert_eq!(second.reasoning, 188 + 100 + 50);
     assert_eq!(second.total, 18700 + 10400 + 6200);
+    let sessions = result.sessions(None);
+    let codex_session = sessions
+        .iter()
+        .find(|s| s.session_id.ends_with("0199a1b2-6c3d-7e4f-8a9b-0c1d2e3f4a5b"))
+        .expect("the parent rollout is a session");
+    assert_eq!(codex_session.project.as_deref(), Some("/home/me/work/api"));
     let cost = second.cost.expect("gpt-5-codex is priced");
     let expected = (7000.0 * 1.25 + 27000.0 * 0.125 + 1300.0 * 10.0) / 1e6;
     assert!((cost - expected).abs() < 1e-12);
