@@ -98,13 +98,19 @@ const DAY_MS: i64 = 86_400_000;
 /// Calls `emit` with each file of the corpus, in a fixed order.
 pub(crate) fn generate(options: &CorpusOptions, mut emit: impl FnMut(GeneratedFile)) {
     let mut rng = fastrand::Rng::with_seed(options.seed);
-    for index in 0..options.claude_sessions {
+    // Interleaved, so any prefix of the stream has both providers in proportion.
+    let total = options.claude_sessions + options.codex_sessions;
+    let (mut claude, mut codex) = (0, 0);
+    for _ in 0..total {
         let mut session_rng = fastrand::Rng::with_seed(rng.u64(..));
-        claude_session(options, index, &mut session_rng, &mut emit);
-    }
-    for index in 0..options.codex_sessions {
-        let mut session_rng = fastrand::Rng::with_seed(rng.u64(..));
-        codex_session(options, index, &mut session_rng, &mut emit);
+        let codex_due = codex * total < (claude + codex + 1) * options.codex_sessions;
+        if codex < options.codex_sessions && (codex_due || claude == options.claude_sessions) {
+            codex_session(options, codex, &mut session_rng, &mut emit);
+            codex += 1;
+        } else {
+            claude_session(options, claude, &mut session_rng, &mut emit);
+            claude += 1;
+        }
     }
 }
 
