@@ -61,7 +61,9 @@ fn scans(c: &mut Criterion) {
     fs::create_dir_all(target.parent().expect("parent")).expect("mkdir");
     fs::write(&target, "").expect("create");
     let mut config = config(dir.path());
-    config.roots.push(LogRoot::claude(dir.path().join("bench-append")));
+    config
+        .roots
+        .push(LogRoot::claude(dir.path().join("bench-append")));
     let mut scanner = Scanner::new(config);
     scanner.scan().expect("scan");
     let mut round = 0u64;

@@ -221,7 +221,7 @@ pub(crate) fn parse_line(
     let total = if delta.total_tokens > 0 {
         delta.total_tokens
     } else {
-        delta.input_tokens + delta.output_tokens
+        delta.input_tokens.saturating_add(delta.output_tokens)
     };
     let fingerprint = Fingerprint::new(EVENT_DOMAIN)
         .u64(timestamp_ms as u64)

@@ -64,12 +64,28 @@
 //! Codex parser state and the file's extracted records (one per response after in-file
 //! deduplication). Deduplication across files is recomputed from the records and is
 //! independent of reading order, so any sequence of incremental scans gives the same
-//! result as one full scan of the same bytes. A file that shrank or whose mtime went
-//! back is read again from the start. The cache is split into shards written
-//! atomically; a scan rewrites only the shards whose files changed. Deleted log files
-//! keep counting (Claude Code deletes old transcripts) unless `keep_deleted_files` is
-//! off.
+//! result as one full scan of the same bytes (a property test checks exactly that). A
+//! file that shrank or whose mtime went back is read again from the start. The cache
+//! is split into 64 shards, each written atomically; a scan rewrites only the shards
+//! whose files changed. A shard that does not decode (crash, older format) is ignored
+//! and its files are read again, so the cache heals itself. Cached files outside the
+//! configured roots are ignored. Deleted log files keep counting (Claude Code deletes
+//! old transcripts) unless `keep_deleted_files` is off; a moved file is deduplicated
+//! like any copy.
 //!
+//! Finding changes is cheap too: directory listings are cached in memory by the
+//! directory's mtime (re-read when it changes or changed within the last 2 s), and
+//! the per-file `stat` calls run on all cores. A scan in which nothing changed
+//! returns the previous result without rebuilding it.
+//!
+//! # Sessions and projects
+//!
+//! [`ScanResult::sessions`] lists usage per session with a `project`: for Claude Code
+//! the project folder (its working directory with `/` and `.` turned into `-`), for
+//! Codex the `cwd` of the rollout's `turn_context`. That is what maps usage to a
+//! Multica task: a task's work directory identifies its sessions. Tasks that run Codex
+//! with a private `CODEX_HOME` are counted only if that home is added as a root.
+
 //! # Cost
 //!
 //! [`PriceTable`] holds USD per million tokens for input, output, 5-minute and 1-hour

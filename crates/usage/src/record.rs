@@ -62,31 +62,35 @@ pub(crate) struct Tokens {
 
 impl Tokens {
     pub(crate) fn total(&self) -> u64 {
-        self.input + self.output + self.cache_write_5m + self.cache_write_1h + self.cache_read
+        self.prompt().saturating_add(self.output)
     }
 
     /// Tokens in the prompt of the request; decides the long-context tier.
     pub(crate) fn prompt(&self) -> u64 {
-        self.input + self.cache_write_5m + self.cache_write_1h + self.cache_read
+        self.input
+            .saturating_add(self.cache_write_5m)
+            .saturating_add(self.cache_write_1h)
+            .saturating_add(self.cache_read)
     }
 
+    /// Wrapping, so that [`Tokens::sub`] is its exact inverse even for absurd
+    /// counts in corrupted logs (running totals never panic and never drift).
     pub(crate) fn add(&mut self, other: &Tokens) {
-        self.input += other.input;
-        self.output += other.output;
-        self.cache_write_5m += other.cache_write_5m;
-        self.cache_write_1h += other.cache_write_1h;
-        self.cache_read += other.cache_read;
-        self.reasoning += other.reasoning;
+        self.input = self.input.wrapping_add(other.input);
+        self.output = self.output.wrapping_add(other.output);
+        self.cache_write_5m = self.cache_write_5m.wrapping_add(other.cache_write_5m);
+        self.cache_write_1h = self.cache_write_1h.wrapping_add(other.cache_write_1h);
+        self.cache_read = self.cache_read.wrapping_add(other.cache_read);
+        self.reasoning = self.reasoning.wrapping_add(other.reasoning);
     }
 
-    /// Exact inverse of [`Tokens::add`]; sums are integers, so no drift.
     pub(crate) fn sub(&mut self, other: &Tokens) {
-        self.input -= other.input;
-        self.output -= other.output;
-        self.cache_write_5m -= other.cache_write_5m;
-        self.cache_write_1h -= other.cache_write_1h;
-        self.cache_read -= other.cache_read;
-        self.reasoning -= other.reasoning;
+        self.input = self.input.wrapping_sub(other.input);
+        self.output = self.output.wrapping_sub(other.output);
+        self.cache_write_5m = self.cache_write_5m.wrapping_sub(other.cache_write_5m);
+        self.cache_write_1h = self.cache_write_1h.wrapping_sub(other.cache_write_1h);
+        self.cache_read = self.cache_read.wrapping_sub(other.cache_read);
+        self.reasoning = self.reasoning.wrapping_sub(other.reasoning);
     }
 }
 

@@ -47,15 +47,17 @@ pub struct Totals {
 
 impl Totals {
     fn add(&mut self, other: &Totals) {
-        self.input += other.input;
-        self.output += other.output;
-        self.cache_creation += other.cache_creation;
-        self.cache_creation_1h += other.cache_creation_1h;
-        self.cache_read += other.cache_read;
-        self.reasoning += other.reasoning;
-        self.total += other.total;
-        self.long_context += other.long_context;
-        self.requests += other.requests;
+        self.input = self.input.saturating_add(other.input);
+        self.output = self.output.saturating_add(other.output);
+        self.cache_creation = self.cache_creation.saturating_add(other.cache_creation);
+        self.cache_creation_1h = self
+            .cache_creation_1h
+            .saturating_add(other.cache_creation_1h);
+        self.cache_read = self.cache_read.saturating_add(other.cache_read);
+        self.reasoning = self.reasoning.saturating_add(other.reasoning);
+        self.total = self.total.saturating_add(other.total);
+        self.long_context = self.long_context.saturating_add(other.long_context);
+        self.requests = self.requests.saturating_add(other.requests);
         self.cost = match (self.cost, other.cost) {
             (Some(a), Some(b)) => Some(a + b),
             (a, b) => a.or(b),
@@ -79,7 +81,7 @@ impl Totals {
         Totals {
             input: both.input,
             output: both.output,
-            cache_creation: both.cache_write_5m + both.cache_write_1h,
+            cache_creation: both.cache_write_5m.saturating_add(both.cache_write_1h),
             cache_creation_1h: both.cache_write_1h,
             cache_read: both.cache_read,
             reasoning: both.reasoning,

@@ -36,7 +36,6 @@ pub struct Scanner {
     state: Option<State>,
 }
 
-#[derive(Debug)]
 struct State {
     strings: Strings,
     ledger: Ledger,
@@ -88,12 +87,11 @@ impl Scanner {
     pub fn scan(&mut self) -> Result<ScanResult> {
         let started = Instant::now();
         let mut stats = ScanStats::default();
-        if self.state.is_none() {
-            self.state = Some(self.load_state(&mut stats)?);
-        }
-        let Some(state) = self.state.as_mut() else {
-            return Err(crate::UsageError::NoHome);
+        let loaded = match self.state.take() {
+            Some(state) => state,
+            None => self.load_state(&mut stats)?,
         };
+        let state = self.state.insert(loaded);
 
         let threads = if self.config.threads == 0 {
             std::thread::available_parallelism().map_or(1, usize::from)
@@ -215,6 +213,18 @@ impl Scanner {
             }
         }
         Ok(state)
+    }
+}
+
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("State")
+            .field("files", &self.files.len())
+            .field(
+                "records",
+                &self.files.iter().map(|f| f.records.len()).sum::<usize>(),
+            )
+            .finish_non_exhaustive()
     }
 }
 

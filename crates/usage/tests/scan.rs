@@ -108,7 +108,10 @@ fn codex_fixture_counts_cached_and_reasoning_once_and_skips_replays_and_copies()
     let sessions = result.sessions(None);
     let codex_session = sessions
         .iter()
-        .find(|s| s.session_id.ends_with("0199a1b2-6c3d-7e4f-8a9b-0c1d2e3f4a5b"))
+        .find(|s| {
+            s.session_id
+                .ends_with("0199a1b2-6c3d-7e4f-8a9b-0c1d2e3f4a5b")
+        })
         .expect("the parent rollout is a session");
     assert_eq!(codex_session.project.as_deref(), Some("/home/me/work/api"));
     let cost = second.cost.expect("gpt-5-codex is priced");
@@ -310,4 +313,44 @@ fn incremental_scans_equal_a_full_scan() {
         assert!(full.total(None).requests > 50, "the corpus has usage");
         assert!(steps > 2);
     }
+}
+
+/// Corrupted logs (flipped bytes, cut lines, binary noise) never panic the scanner.
+#[test]
+fn corrupted_logs_do_not_panic() {
+    let mut rng = fastrand::Rng::with_seed(99);
+    let sources: Vec<PathBuf> = [
+        "claude/projects/-home-me-work-app/5c1d7a3e-2b4f-4c8e-9a10-3f2e1d0c9b8a.jsonl",
+        "codex/sessions/2025/09/16/rollout-2025-09-16T01-10-00-0199a1b2-9d8e-7f6a-8b5c-4d3e2f1a0b9c.jsonl",
+    ]
+    .iter()
+    .map(|relative| fixtures().join(relative))
+    .collect();
+    let dir = tempfile::tempdir().expect("temp dir");
+    for round in 0..40 {
+        for (index, source) in sources.iter().enumerate() {
+            let mut bytes = fs::read(source).expect("fixture");
+            for _ in 0..rng.usize(1..20) {
+                let at = rng.usize(..bytes.len());
+                bytes[at] = match rng.u8(..4) {
+                    0 => b'"',
+                    1 => b'\n',
+                    2 => b'9',
+                    _ => rng.u8(..),
+                };
+            }
+            bytes.truncate(rng.usize(1..=bytes.len()));
+            let folder = if index == 0 {
+                "claude/projects/p"
+            } else {
+                "codex/sessions"
+            };
+            write(
+                &dir.path().join(folder).join(format!("f{round}.jsonl")),
+                &bytes,
+            );
+        }
+    }
+    let result = scan(dir.path());
+    assert!(result.total(None).requests > 0, "intact lines still count");
 }
