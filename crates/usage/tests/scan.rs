@@ -354,3 +354,41 @@ fn corrupted_logs_do_not_panic() {
     let result = scan(dir.path());
     assert!(result.total(None).requests > 0, "intact lines still count");
 }
+
+/// Anthropic bills a request whose prompt exceeds 200k tokens entirely at the
+/// long-context rates (input, output and cache alike).
+#[test]
+fn a_long_context_request_is_billed_at_premium_rates_as_a_whole() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("claude/projects/p/s.jsonl");
+    let long = r#"{"type":"assistant","sessionId":"s","requestId":"r1","version":"2.0.14","timestamp":"2025-10-01T08:00:00.000Z","message":{"id":"m1","model":"claude-sonnet-4-5-20250929","usage":{"input_tokens":1000,"cache_read_input_tokens":250000,"cache_creation_input_tokens":0,"output_tokens":1000}}}"#;
+    let short = long
+        .replace("250000", "150000")
+        .replace("\"m1\"", "\"m2\"")
+        .replace("\"r1\"", "\"r2\"");
+    write(&file, format!("{long}\n{short}\n").as_bytes());
+    let total = scan(dir.path()).total(None);
+    assert_eq!(total.long_context, 252_000);
+    let premium = (1000.0 * 6.0 + 250_000.0 * 0.6 + 1000.0 * 22.5) / 1e6;
+    let standard = (1000.0 * 3.0 + 150_000.0 * 0.3 + 1000.0 * 15.0) / 1e6;
+    assert!((total.cost.expect("priced") - (premium + standard)).abs() < 1e-12);
+}
+
+#[test]
+fn a_file_whose_mtime_went_back_is_read_again_from_the_start() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("claude/projects/p/s.jsonl");
+    write(&file, assistant_line("m1", "r1", 5, 0).as_bytes());
+    let mut scanner = Scanner::new(config(dir.path(), None));
+    assert_eq!(scanner.scan().expect("scan").total(None).output, 5);
+    // Restored from a backup: longer, but older.
+    let restored = assistant_line("m7", "r7", 70, 0) + &assistant_line("m8", "r8", 8, 0);
+    write(&file, restored.as_bytes());
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(86_400);
+    fs::File::options()
+        .write(true)
+        .open(&file)
+        .and_then(|f| f.set_modified(old))
+        .expect("set mtime");
+    assert_eq!(scanner.scan().expect("scan").total(None).output, 78);
+}
