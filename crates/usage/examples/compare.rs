@@ -343,11 +343,12 @@ fn scan_once(dir: &Path) -> Result<()> {
     let result = Scanner::new(config(dir, None)).scan()?;
     let elapsed = started.elapsed().as_secs_f64();
     println!(
-        "scan: {:.3} s, {} files, {:.2} GiB, {} records",
+        "scan: {:.3} s, {} files, {:.2} GiB, {} records, peak RSS {:.0} MiB",
         elapsed,
         result.stats.files,
         result.stats.bytes_read as f64 / (1u64 << 30) as f64,
-        result.stats.records_read
+        result.stats.records_read,
+        peak_rss_mib()
     );
     Ok(())
 }

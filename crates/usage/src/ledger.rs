@@ -45,10 +45,17 @@ struct Candidate {
     entry: Entry,
 }
 
+/// The candidates of one group; almost every group has one, kept inline.
+#[derive(Debug)]
+enum Group {
+    One(Candidate),
+    Many(Vec<Candidate>),
+}
+
 #[derive(Debug)]
 pub(crate) struct Ledger {
     zone: DayZone,
-    groups: FxHashMap<u128, Vec<Candidate>>,
+    groups: FxHashMap<u128, Group>,
     buckets: FxHashMap<BucketKey, Bucket>,
 }
 
@@ -109,12 +116,22 @@ impl Ledger {
         strings: &Strings,
         change: impl FnOnce(&mut Vec<Candidate>),
     ) {
-        let candidates = self.groups.entry(key).or_default();
-        let before = winners(provider, candidates, strings);
-        change(candidates);
-        let after = winners(provider, candidates, strings);
-        if candidates.is_empty() {
-            self.groups.remove(&key);
+        let mut candidates = match self.groups.remove(&key) {
+            None => Vec::new(),
+            Some(Group::One(candidate)) => vec![candidate],
+            Some(Group::Many(candidates)) => candidates,
+        };
+        let before = winners(provider, &candidates, strings);
+        change(&mut candidates);
+        let after = winners(provider, &candidates, strings);
+        match candidates.len() {
+            0 => {}
+            1 => {
+                self.groups.insert(key, Group::One(candidates[0]));
+            }
+            _ => {
+                self.groups.insert(key, Group::Many(candidates));
+            }
         }
         if before == after {
             return;

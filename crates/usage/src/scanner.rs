@@ -133,18 +133,16 @@ impl Scanner {
         }
 
         let changed = !jobs.is_empty();
-        let outcomes = read_in_parallel(jobs, threads);
-        for (job, outcome) in outcomes {
-            match outcome {
-                Ok(outcome) => {
-                    stats.files_read += 1;
-                    stats.bytes_read += outcome.bytes_read;
-                    stats.records_read += outcome.batch.records.len();
-                    state.apply(&self.config.roots, job, outcome);
-                }
-                Err(_) => stats.unreadable_files += 1,
+        let roots = &self.config.roots;
+        read_in_parallel(jobs, threads, |job, outcome| match outcome {
+            Ok(outcome) => {
+                stats.files_read += 1;
+                stats.bytes_read += outcome.bytes_read;
+                stats.records_read += outcome.batch.records.len();
+                state.apply(roots, job, outcome);
             }
-        }
+            Err(_) => stats.unreadable_files += 1,
+        });
 
         let mut cleared = false;
         if !self.config.keep_deleted_files {
@@ -337,9 +335,15 @@ impl State {
     }
 }
 
-fn read_in_parallel(jobs: Vec<Job>, threads: usize) -> Vec<(Job, std::io::Result<Outcome>)> {
+/// Reads the jobs on `threads` worker threads and hands each outcome to `apply` on
+/// the calling thread as soon as it is ready (so parsed batches do not pile up).
+fn read_in_parallel(
+    jobs: Vec<Job>,
+    threads: usize,
+    mut apply: impl FnMut(Job, std::io::Result<Outcome>),
+) {
     if jobs.is_empty() {
-        return Vec::new();
+        return;
     }
     let threads = threads.min(jobs.len()).max(1);
     // Largest first, so one big file does not finish last on its own.
@@ -352,11 +356,12 @@ fn read_in_parallel(jobs: Vec<Job>, threads: usize) -> Vec<(Job, std::io::Result
     let slots: Vec<Mutex<Option<Job>>> =
         jobs.into_iter().map(|job| Mutex::new(Some(job))).collect();
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<(Job, std::io::Result<Outcome>)>> =
-        Mutex::new(Vec::with_capacity(slots.len()));
+    let (sender, receiver) = std::sync::mpsc::sync_channel(threads * 4);
     std::thread::scope(|scope| {
         for _ in 0..threads {
-            scope.spawn(|| {
+            let sender = sender.clone();
+            let (slots, next) = (&slots, &next);
+            scope.spawn(move || {
                 loop {
                     let index = next.fetch_add(1, Ordering::Relaxed);
                     let Some(slot) = slots.get(index) else {
@@ -366,17 +371,17 @@ fn read_in_parallel(jobs: Vec<Job>, threads: usize) -> Vec<(Job, std::io::Result
                         continue;
                     };
                     let outcome = read_file(&job);
-                    if let Ok(mut results) = results.lock() {
-                        results.push((job, outcome));
+                    if sender.send((job, outcome)).is_err() {
+                        break;
                     }
                 }
             });
         }
+        drop(sender);
+        for (job, outcome) in receiver {
+            apply(job, outcome);
+        }
     });
-    let mut results = results.into_inner().unwrap_or_default();
-    // Apply in path order so string ids do not depend on thread timing.
-    results.sort_by(|a, b| a.0.found.path.cmp(&b.0.found.path));
-    results
 }
 
 fn read_file(job: &Job) -> std::io::Result<Outcome> {
