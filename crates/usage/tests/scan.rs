@@ -392,3 +392,30 @@ fn a_file_whose_mtime_went_back_is_read_again_from_the_start() {
         .expect("set mtime");
     assert_eq!(scanner.scan().expect("scan").total(None).output, 78);
 }
+
+#[test]
+fn deleted_logs_keep_counting_unless_asked_otherwise() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cache = tempfile::tempdir().expect("cache dir");
+    let file = dir.path().join("claude/projects/p/s.jsonl");
+    write(&file, assistant_line("m1", "r1", 5, 0).as_bytes());
+    let mut keeping = Scanner::new(config(dir.path(), Some(cache.path())));
+    assert_eq!(keeping.scan().expect("scan").total(None).output, 5);
+    fs::remove_file(&file).expect("delete");
+    assert_eq!(keeping.scan().expect("scan").total(None).output, 5);
+    // A new process still has it, from the cache.
+    let mut reloaded = Scanner::new(config(dir.path(), Some(cache.path())));
+    assert_eq!(reloaded.scan().expect("scan").total(None).output, 5);
+
+    let mut dropping_config = config(dir.path(), Some(cache.path()));
+    dropping_config.keep_deleted_files = false;
+    let mut dropping = Scanner::new(dropping_config);
+    assert_eq!(dropping.scan().expect("scan").total(None).requests, 0);
+
+    // A cache shared with other roots does not leak their files into this scan.
+    let elsewhere = tempfile::tempdir().expect("temp dir");
+    let other = Scanner::new(config(elsewhere.path(), Some(cache.path())))
+        .scan()
+        .expect("scan");
+    assert_eq!(other.total(None).requests, 0);
+}
