@@ -19,7 +19,7 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Error bodies are read up to this size, as the Go client does; a proxy's HTML page
 /// must not end up whole in a log line.
-const MAX_ERROR_BODY: usize = 4096;
+pub(crate) const MAX_ERROR_BODY: usize = 4096;
 
 /// How much of an unparseable success body is quoted in the error.
 const MALFORMED_BODY_EXCERPT: usize = 200;
@@ -274,7 +274,7 @@ impl DaemonClient {
     }
 }
 
-fn parse_success<R: DeserializeOwned>(
+pub(crate) fn parse_success<R: DeserializeOwned>(
     method: &'static str,
     path: &str,
     status: StatusCode,
@@ -299,6 +299,6 @@ fn parse_success<R: DeserializeOwned>(
 
 /// Ids come from the server, but a stray `/` or `?` must not change which route a
 /// request hits.
-fn segment(id: &str) -> String {
+pub(crate) fn segment(id: &str) -> String {
     url::form_urlencoded::byte_serialize(id.as_bytes()).collect()
 }

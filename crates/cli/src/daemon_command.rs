@@ -1,12 +1,12 @@
-//! `multica daemon start|stop|status`: the headless engine and its control.
+//! `multica daemon start|stop|status|logs|restart`: the headless engine and its
+//! control.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use clap::{Args, Subcommand, ValueEnum};
-use multica_api::Secret;
-use multica_daemon::cli_config::{CliConfig, profile_dir};
+use clap::{Args, Subcommand};
+use multica_daemon::cli_config::profile_dir;
 use multica_daemon::config::health_port_for_profile;
 use multica_daemon::go_duration::parse_go_duration;
 use multica_daemon::{
@@ -15,6 +15,8 @@ use multica_daemon::{
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use crate::output::OutputFormat;
+use crate::settings::Settings;
 use crate::{GlobalOptions, VERSION, output};
 
 #[derive(Debug, Args)]
@@ -30,7 +32,21 @@ enum DaemonAction {
     /// Stop the running daemon; running tasks get their grace period.
     Stop(PortArgs),
     /// Show whether the daemon runs, and what it does.
-    Status(StatusArgs),
+    Status(PortArgs),
+    /// Stop the running daemon, then start it in the background again.
+    Restart(StartArgs),
+    /// Show the background daemon's log.
+    Logs(LogsArgs),
+}
+
+#[derive(Debug, Args)]
+struct LogsArgs {
+    /// Keep printing lines as the daemon writes them (Ctrl-C to stop).
+    #[arg(short, long)]
+    follow: bool,
+    /// How many of the last lines to show.
+    #[arg(short = 'n', long, default_value_t = 50)]
+    lines: usize,
 }
 
 #[derive(Debug, Args)]
@@ -74,26 +90,25 @@ struct PortArgs {
     health_port: Option<u16>,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum OutputFormat {
-    Table,
-    Json,
-}
-
-#[derive(Debug, Args)]
-struct StatusArgs {
-    #[command(flatten)]
-    port: PortArgs,
-    #[arg(long, value_enum, default_value = "table")]
-    output: OutputFormat,
-}
-
 pub(crate) async fn run(args: DaemonArgs, globals: &GlobalOptions) -> Result<()> {
     match args.action {
         DaemonAction::Start(start) if start.foreground => run_foreground(start, globals).await,
         DaemonAction::Start(start) => start_background(&start, globals).await,
         DaemonAction::Stop(port) => stop(port, globals).await,
-        DaemonAction::Status(status) => show_status(status, globals).await,
+        DaemonAction::Status(port) => show_status(port, globals).await,
+        DaemonAction::Restart(start) => {
+            stop(
+                PortArgs {
+                    health_port: start.health_port,
+                },
+                globals,
+            )
+            .await?;
+            start_background(&start, globals).await
+        }
+        DaemonAction::Logs(logs) => {
+            crate::daemon_logs::show(&log_path(globals)?, logs.lines, logs.follow).await
+        }
     }
 }
 
@@ -137,7 +152,8 @@ async fn run_foreground(args: StartArgs, globals: &GlobalOptions) -> Result<()> 
         .and_then(|path| path.canonicalize())
         .context("cannot locate the running multica binary")?;
     let config = DaemonConfig::load(overrides, &ProcessEnvironment, myself, VERSION)?;
-    let token = resolve_token(&config)?;
+    let (token, source) = Settings::load(globals)?.require_token().await?;
+    info!(token_from = %source, "using the login token");
 
     let pid_file = config.config_file.with_file_name("daemon.pid");
     let engine = Engine::start(config, Some(token)).await?;
@@ -150,23 +166,6 @@ async fn run_foreground(args: StartArgs, globals: &GlobalOptions) -> Result<()> 
     let result = engine.run(shutdown).await;
     let _ = std::fs::remove_file(&pid_file);
     result.map_err(Into::into)
-}
-
-/// `MULTICA_TOKEN` first (what agents and CI use), then the profile's config file as
-/// the Go CLI wrote it.
-fn resolve_token(config: &DaemonConfig) -> Result<Secret> {
-    if let Some(token) = ProcessEnvironment.var("MULTICA_TOKEN") {
-        return Ok(Secret::new(token.trim()));
-    }
-    let file = CliConfig::load(&config.config_file)?;
-    if !file.token.trim().is_empty() {
-        return Ok(Secret::new(file.token.trim()));
-    }
-    let login = match &config.profile {
-        Some(profile) => format!("multica login --profile {profile}"),
-        None => "multica login".to_owned(),
-    };
-    bail!("not logged in: run `{login}`, or set MULTICA_TOKEN")
 }
 
 fn write_pid_file(path: &std::path::Path) -> std::io::Result<()> {
@@ -235,13 +234,11 @@ async fn start_background(args: &StartArgs, globals: &GlobalOptions) -> Result<(
         );
     }
     let myself = std::env::current_exe().context("cannot locate the running multica binary")?;
-    let home = ProcessEnvironment
-        .home()
-        .context("cannot find the home directory")?;
-    let state_dir = profile_dir(&home, globals.profile.as_deref());
-    std::fs::create_dir_all(&state_dir)
-        .with_context(|| format!("cannot create {}", state_dir.display()))?;
-    let log_path = state_dir.join("daemon.log");
+    let log_path = log_path(globals)?;
+    if let Some(state_dir) = log_path.parent() {
+        std::fs::create_dir_all(state_dir)
+            .with_context(|| format!("cannot create {}", state_dir.display()))?;
+    }
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -275,10 +272,11 @@ async fn start_background(args: &StartArgs, globals: &GlobalOptions) -> Result<(
             return Ok(());
         }
     }
-    bail!(
-        "the daemon did not come up within 5 s; see its log: {}",
+    Err(crate::failure::Failure::daemon(format!(
+        "the daemon did not come up within 5 s; see `multica daemon logs` ({})",
         log_path.display()
-    )
+    ))
+    .into())
 }
 
 /// The flags of `start`, passed on to the background `start --foreground`.
@@ -360,11 +358,20 @@ fn send_terminate(pid: u32) -> Result<()> {
     Ok(())
 }
 
-async fn show_status(args: StatusArgs, globals: &GlobalOptions) -> Result<()> {
-    let port = resolve_port(args.port.health_port, globals)?;
+/// Where the background daemon writes its log: `daemon.log` in the profile's
+/// directory.
+fn log_path(globals: &GlobalOptions) -> Result<PathBuf> {
+    let home = ProcessEnvironment
+        .home()
+        .context("cannot find the home directory (set HOME)")?;
+    Ok(profile_dir(&home, globals.profile.as_deref()).join("daemon.log"))
+}
+
+async fn show_status(args: PortArgs, globals: &GlobalOptions) -> Result<()> {
+    let port = resolve_port(args.health_port, globals)?;
     let health = fetch_health(port, Duration::from_secs(2)).await;
     let label = daemon_label(globals);
-    match (args.output, health) {
+    match (globals.output, health) {
         (OutputFormat::Json, Some(health)) => output::line(&serde_json::to_string_pretty(&health)?),
         (OutputFormat::Json, None) => output::line(r#"{"status":"stopped"}"#),
         (OutputFormat::Table, None) => output::line(&format!("{label}: stopped")),
@@ -405,7 +412,9 @@ mod tests {
         };
         let globals = GlobalOptions {
             server_url: Some("http://127.0.0.1:1".into()),
+            workspace_id: None,
             profile: Some("dev".into()),
+            output: OutputFormat::Table,
         };
         let forwarded = foreground_args(&args, &globals).join(" ");
         assert_eq!(
