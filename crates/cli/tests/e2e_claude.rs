@@ -4,65 +4,21 @@
 //! through its Bash tool, which proves the agent found *our* `multica` although a
 //! decoy comes first on the PATH the daemon was started with.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
-use std::time::Duration;
 
 use fake_model_api::{FakeModelApi, Scenario};
 use multica_api::wire::TaskStatus;
 use multica_daemon::cli_config::CliConfig;
 use multica_dev_server::{
-    DevServer, DevServerConfig, NewAgent, NewComment, NewIssue, NewWorkspace, TaskView,
+    DevServer, DevServerConfig, NewAgent, NewComment, NewIssue, NewWorkspace,
 };
 
-const WAIT: Duration = Duration::from_secs(120);
 const FINAL_TEXT: &str = "Checked the CLI: it works.";
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+mod support;
 
-fn real_claude() -> PathBuf {
-    if let Some(path) = std::env::var_os("MULTICA_TEST_CLAUDE") {
-        return PathBuf::from(path);
-    }
-    let path = repo_root().join(".tools/agent-clis/node_modules/.bin/claude");
-    assert!(
-        path.exists(),
-        "the real Claude Code CLI is not installed at {}: run scripts/install-agent-clis.sh (scripts/test.sh does)",
-        path.display()
-    );
-    path
-}
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("address").port()
-}
-
-fn running_as_root() -> bool {
-    nix::unistd::Uid::effective().is_root()
-}
-
-struct Daemon {
-    child: tokio::process::Child,
-}
-
-impl Daemon {
-    /// SIGTERM, as `multica daemon stop` and service managers send it.
-    async fn stop(mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().expect("daemon pid");
-        nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(i32::try_from(pid).expect("pid")),
-            nix::sys::signal::Signal::SIGTERM,
-        )
-        .expect("signal the daemon");
-        tokio::time::timeout(Duration::from_secs(60), self.child.wait())
-            .await
-            .expect("daemon exits after SIGTERM")
-            .expect("wait for the daemon")
-    }
-}
+use support::{Daemon, WAIT, free_port, real_claude, running_as_root, wait_for_end};
 
 #[tokio::test]
 async fn claude_code_runs_a_task_end_to_end_and_resumes_its_session() {
@@ -296,16 +252,4 @@ async fn claude_code_runs_a_task_end_to_end_and_resumes_its_session() {
     assert!(exit.success(), "daemon exit status {exit}");
     assert!(admin.runtimes().iter().all(|r| r.status == "offline"));
     model_api.shutdown().await;
-}
-
-async fn wait_for_end(server: &DevServer, task_id: &str) -> TaskView {
-    let task_id = task_id.to_owned();
-    server
-        .wait_until(WAIT, |state| {
-            state
-                .task(&task_id)
-                .filter(|task| task.status.is_terminal())
-        })
-        .await
-        .expect("task ends")
 }
