@@ -16,6 +16,7 @@ mod output;
 mod repo_command;
 mod session;
 mod settings;
+mod usage_command;
 mod workspace_command;
 
 use std::process::ExitCode;
@@ -78,6 +79,8 @@ enum Command {
     Logout,
     /// Who you are logged in as.
     Auth(AuthArgs),
+    /// Tokens (and their cost) this machine's agents used, from Claude Code and Codex logs.
+    Usage(usage_command::UsageArgs),
     /// Show or change the profile's settings (~/.multica/config.json).
     Config(config_command::ConfigArgs),
     /// Run and control the local agent daemon.
@@ -159,6 +162,7 @@ async fn run(command: Command, globals: &GlobalOptions) -> anyhow::Result<ExitCo
         Command::Auth(AuthArgs {
             action: AuthAction::Status,
         }) => auth_command::status(globals).await?,
+        Command::Usage(args) => usage_command::run(args, globals).await?,
         Command::Config(args) => config_command::run(args, globals).await?,
         Command::Daemon(args) => daemon_command::run(args, globals).await?,
         Command::Doctor => return doctor::run(globals).await,

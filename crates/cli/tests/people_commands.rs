@@ -270,3 +270,62 @@ async fn completions_and_help_read_well() {
     let bad = run(home.path(), &[], &["no-such-command"]).await;
     assert_eq!(bad.status.code(), Some(2));
 }
+
+#[tokio::test]
+async fn usage_reports_the_scanners_figures_in_both_formats() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../usage/tests/fixtures");
+    let claude = fixtures.join("claude");
+    let codex = fixtures.join("codex");
+    let home = tempfile::tempdir().expect("home");
+    let claude_env = claude.to_string_lossy().into_owned();
+    let codex_env = codex.to_string_lossy().into_owned();
+    let env = [
+        ("CLAUDE_CONFIG_DIR", claude_env.as_str()),
+        ("CODEX_HOME", codex_env.as_str()),
+    ];
+
+    let mut expected_config = multica_usage::ScanConfig::new(vec![
+        multica_usage::LogRoot::claude(claude.join("projects")),
+        multica_usage::LogRoot::codex(codex.join("sessions")),
+        multica_usage::LogRoot::codex(codex.join("archived_sessions")),
+    ]);
+    expected_config.cache_dir = None;
+    let expected = multica_usage::Scanner::new(expected_config)
+        .scan()
+        .expect("scan");
+    let expected_total = serde_json::to_value(expected.total(None)).expect("json");
+    assert!(expected_total["total"].as_u64().unwrap_or(0) > 0);
+
+    let by_model = run(
+        home.path(),
+        &env,
+        &["usage", "--by", "model", "--output", "json"],
+    )
+    .await;
+    assert!(by_model.status.success(), "{}", stderr(&by_model));
+    let report = json(&by_model);
+    assert_eq!(report["total"], expected_total);
+    assert_eq!(
+        report["rows"].as_array().map(Vec::len),
+        Some(expected.by_model(None).len())
+    );
+    // The second run reads the cache it left and gives the same figures.
+    let again = json(
+        &run(
+            home.path(),
+            &env,
+            &["usage", "--by", "model", "--output", "json"],
+        )
+        .await,
+    );
+    assert_eq!(again["total"], expected_total);
+    assert_eq!(again["stats"]["files_read"], 0);
+
+    let table = run(home.path(), &env, &["usage"]).await;
+    let text = stdout(&table);
+    assert!(text.starts_with("DATE"), "{text}");
+    assert!(text.lines().any(|l| l.starts_with("TOTAL")), "{text}");
+
+    let bad = run(home.path(), &env, &["usage", "--since", "yesterday-ish"]).await;
+    assert_eq!(bad.status.code(), Some(2));
+}
