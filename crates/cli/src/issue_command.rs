@@ -33,11 +33,19 @@ pub(crate) struct IssueArgs {
 #[derive(Debug, Subcommand)]
 enum IssueAction {
     /// Show one issue, by UUID or key (`MUL-42`).
-    Get { id: String },
+    Get {
+        /// Issue UUID or key (`MUL-42`).
+        id: String,
+    },
     /// List the workspace's issues.
     List(ListArgs),
     /// Set an issue's status (backlog, todo, in_progress, in_review, done, blocked, cancelled).
-    Status { id: String, status: String },
+    Status {
+        /// Issue UUID or key (`MUL-42`).
+        id: String,
+        /// The new status.
+        status: String,
+    },
     /// Change an issue's fields; `""` clears description or due date.
     Update(UpdateArgs),
     /// Assign an issue to a member or an agent (an agent gets a new task), or unassign it.
@@ -45,9 +53,13 @@ enum IssueAction {
     /// Read and write an issue's comments.
     Comment(CommentArgs),
     /// The agent task runs of an issue, newest last.
-    Runs { id: String },
+    Runs {
+        /// Issue UUID or key (`MUL-42`).
+        id: String,
+    },
     /// The transcript of one task run.
     RunMessages {
+        /// The task run's id (from `multica issue runs`).
         task_id: String,
         /// Only messages after this sequence number.
         #[arg(long, default_value_t = 0)]
@@ -72,6 +84,7 @@ struct ListArgs {
 
 #[derive(Debug, Args)]
 struct UpdateArgs {
+    /// Issue UUID or key (`MUL-42`).
     id: String,
     #[arg(long)]
     title: Option<String>,
@@ -96,6 +109,7 @@ struct UpdateArgs {
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("target").required(true).args(["to", "to_id", "unassign"])))]
 struct AssignArgs {
+    /// Issue UUID or key (`MUL-42`).
     id: String,
     /// Assignee by name (a member or an agent of the workspace) or id.
     #[arg(long)]
@@ -118,6 +132,7 @@ struct CommentArgs {
 enum CommentAction {
     /// List an issue's comments, oldest first.
     List {
+        /// Issue UUID or key (`MUL-42`).
         issue_id: String,
         #[arg(long)]
         limit: Option<u32>,
@@ -133,6 +148,7 @@ enum CommentAction {
 
 #[derive(Debug, Args)]
 struct AddCommentArgs {
+    /// Issue UUID or key (`MUL-42`).
     issue_id: String,
     /// The comment (`\n`, `\t`, `\\` are decoded).
     #[arg(long, conflicts_with_all = ["content_file", "content_stdin"])]

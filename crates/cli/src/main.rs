@@ -45,17 +45,38 @@ failing, 7 local daemon not running.";
 )]
 struct Cli {
     /// Multica server URL [env: MULTICA_SERVER_URL; default http://localhost:8080].
-    #[arg(long, global = true, value_name = "URL")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        help_heading = "Global options"
+    )]
     server_url: Option<String>,
     /// Workspace to act in [env: MULTICA_WORKSPACE_ID; config workspace_id].
-    #[arg(long, global = true, value_name = "ID")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "ID",
+        help_heading = "Global options"
+    )]
     workspace_id: Option<String>,
     /// Configuration profile (e.g. `dev`): its own config, token, daemon and workspaces
     /// [env: MULTICA_PROFILE].
-    #[arg(long, global = true, value_name = "NAME")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "NAME",
+        help_heading = "Global options"
+    )]
     profile: Option<String>,
     /// How read commands print: an aligned table, or the server's JSON as it came.
-    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Table)]
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value_t = OutputFormat::Table,
+        help_heading = "Global options"
+    )]
     output: OutputFormat,
     #[command(subcommand)]
     command: Command,
