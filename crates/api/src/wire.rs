@@ -9,6 +9,17 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+/// The issue statuses the server accepts in `PUT /api/issues/{id}` (contract A.6).
+pub const ISSUE_STATUSES: [&str; 7] = [
+    "backlog",
+    "todo",
+    "in_progress",
+    "in_review",
+    "done",
+    "blocked",
+    "cancelled",
+];
+
 /// Task statuses of the server's state machine (contract A.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -87,7 +87,7 @@ impl Admin {
     }
 
     pub fn add_member(&self, workspace_id: &str, user_id: &str) -> Result<(), AdminError> {
-        self.write(|state, _| state.add_member(workspace_id, user_id, None))
+        self.write(|state, now| state.add_member(workspace_id, user_id, None, now))
     }
 
     /// Creates (or refreshes) a runtime exactly as a daemon registration would.

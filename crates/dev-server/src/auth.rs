@@ -1,4 +1,4 @@
-//! `middleware.Auth` of the seed server, for `/api/daemon/*` and `/api/workspaces`.
+//! `middleware.Auth` of the seed server, for `/api/daemon/*` and the user API.
 //!
 //! Accepted: `Authorization: Bearer mul_…` with a personal access token that exists,
 //! is not revoked and has not expired. The seed also accepts JWTs signed with its
@@ -25,13 +25,23 @@ pub(crate) struct AuthUser {
 }
 
 /// Paths guarded by `Auth` in the seed's router: everything mounted under
-/// `/api/daemon` (so unknown paths there answer 401 before 404), and the
-/// workspace list.
+/// `/api/daemon` (so unknown paths there answer 401 before 404), and the user
+/// routes the dev server serves. Other unknown `/api` paths answer 404, as chi's
+/// inline groups do.
 fn is_protected(path: &str) -> bool {
-    path == "/api/daemon"
-        || path.starts_with("/api/daemon/")
-        || path == "/api/workspaces"
-        || path == "/api/workspaces/"
+    const PREFIXES: [&str; 6] = [
+        "/api/daemon",
+        "/api/workspaces",
+        "/api/issues",
+        "/api/agents",
+        "/api/attachments",
+        "/api/tokens",
+    ];
+    PREFIXES
+        .iter()
+        .any(|prefix| path == *prefix || path.starts_with(&format!("{prefix}/")))
+        || path == "/api/me"
+        || path == "/api/upload-file"
 }
 
 /// Why a request was rejected: the `error` text of the 401 body.

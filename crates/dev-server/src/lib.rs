@@ -41,8 +41,8 @@ pub use config::{Clock, DevServerConfig};
 pub use server::{DevServer, StateView, WaitTimeout};
 pub use views::{
     AdminError, AgentPatch, AgentView, AssignIssue, CommentView, DemoSeed, FaultSpec, FaultView,
-    HeartbeatActions, HeartbeatActionsQueued, IssueView, MemberView, MessageRecord, NewAgent,
-    NewComment, NewIssue, NewUser, NewWorkspace, ProgressRecord, RepoSpec, RequestRecord,
-    RuntimeActionView, RuntimeSpec, SkillFileSpec, SkillSpec, StateDump, SweepReport, TaskView,
-    TokenView, TriggerSpec, UsageRecord, UserView, UserWithToken,
+    HeartbeatActions, HeartbeatActionsQueued, IssueChangeView, IssueView, MemberView,
+    MessageRecord, NewAgent, NewComment, NewIssue, NewUser, NewWorkspace, ProgressRecord, RepoSpec,
+    RequestRecord, RuntimeActionView, RuntimeSpec, SkillFileSpec, SkillSpec, StateDump,
+    SweepReport, TaskView, TokenView, TriggerSpec, UsageRecord, UserView, UserWithToken,
 };

@@ -229,6 +229,9 @@ impl fmt::Debug for UserWithToken {
 pub struct TokenView {
     pub id: String,
     pub user_id: String,
+    /// What the token was created as (`CLI (host)`); empty for admin-made tokens.
+    #[serde(default)]
+    pub name: String,
     pub token: String,
     pub revoked: bool,
     pub expires_at: Option<String>,
@@ -241,6 +244,7 @@ impl fmt::Debug for TokenView {
         f.debug_struct("TokenView")
             .field("id", &self.id)
             .field("user_id", &self.user_id)
+            .field("name", &self.name)
             .field("token", &"<redacted>")
             .field("revoked", &self.revoked)
             .field("expires_at", &self.expires_at)
@@ -296,10 +300,27 @@ pub struct IssueView {
     pub assignee_id: Option<String>,
     pub creator_type: String,
     pub creator_id: String,
+    #[serde(default)]
+    pub due_date: Option<String>,
     pub created_at: String,
     pub updated_at: String,
     /// Oldest first.
     pub comments: Vec<CommentView>,
+    /// Changes made through `PUT /api/issues/{id}`, oldest first.
+    #[serde(default)]
+    pub history: Vec<IssueChangeView>,
+}
+
+/// One field of an issue changed through the user API, and who changed it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssueChangeView {
+    pub field: String,
+    pub from: serde_json::Value,
+    pub to: serde_json::Value,
+    /// `member` or `agent`.
+    pub actor_type: String,
+    pub actor_id: String,
+    pub at: String,
 }
 
 /// A transcript message as the server received it.

@@ -1,5 +1,6 @@
-//! The HTTP surface: the seed's daemon API, the two user routes the daemon uses,
-//! and the admin API under `/dev`.
+//! The HTTP surface: the seed's daemon API, the user API the daemon and the
+//! `multica` CLI use, the browser sign-in of `multica login`, and the admin API
+//! under `/dev`.
 
 mod admin;
 mod daemon;
@@ -12,7 +13,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use multica_api::wire::ErrorBody;
 use serde::Serialize;
 
@@ -48,6 +49,40 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/health", get(user::health))
         .route("/api/workspaces", get(user::list_workspaces))
         .route("/api/workspaces/", get(user::list_workspaces))
+        .route("/api/workspaces/{workspace_id}", get(user::get_workspace))
+        .route(
+            "/api/workspaces/{workspace_id}/members",
+            get(user::workspace_members),
+        )
+        .route("/api/me", get(user::me))
+        .route("/api/tokens", post(user::create_token))
+        .route("/api/agents", get(user::list_agents))
+        .route("/api/issues", get(user::list_issues))
+        .route(
+            "/api/issues/{issue_id}",
+            get(user::get_issue).merge(put(user::update_issue)),
+        )
+        .route(
+            "/api/issues/{issue_id}/comments",
+            get(user::list_comments).post(user::add_comment),
+        )
+        .route(
+            "/api/issues/{issue_id}/task-runs",
+            get(user::issue_task_runs),
+        )
+        .route(
+            "/api/upload-file",
+            // Room for the 100 MB file plus the multipart framing; the handler
+            // enforces the file's own cap.
+            post(user::upload_file)
+                .layer(DefaultBodyLimit::max(user::MAX_UPLOAD_BYTES + (1 << 20))),
+        )
+        .route(
+            "/api/attachments/{attachment_id}",
+            get(user::get_attachment),
+        )
+        .route("/dev/files/{file_id}", get(user::download_file))
+        .route("/login", get(user::login_page))
         .nest("/api/daemon", daemon)
         .nest("/dev", admin::router())
         .fallback(not_found)

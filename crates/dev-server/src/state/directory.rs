@@ -12,8 +12,8 @@ use super::{
 };
 use crate::go;
 use crate::views::{
-    AdminError, AgentPatch, AgentView, CommentView, IssueView, NewAgent, NewComment, NewIssue,
-    NewUser, NewWorkspace, TokenView, TriggerSpec,
+    AdminError, AgentPatch, AgentView, CommentView, IssueChangeView, IssueView, NewAgent,
+    NewComment, NewIssue, NewUser, NewWorkspace, TokenView, TriggerSpec,
 };
 
 /// Why no task was created.
@@ -66,12 +66,23 @@ impl State {
         expires_at: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> String {
+        self.insert_named_token(user_id, "", expires_at, now)
+    }
+
+    pub(crate) fn insert_named_token(
+        &mut self,
+        user_id: Uuid,
+        name: &str,
+        expires_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> String {
         let text = new_token_text();
         self.tokens.insert(
             text.clone(),
             Token {
                 id: Uuid::new_v4(),
                 user_id,
+                name: name.to_owned(),
                 revoked: false,
                 expires_at,
                 created_at: now,
@@ -121,6 +132,7 @@ impl State {
         Some(TokenView {
             id: row.id.to_string(),
             user_id: row.user_id.to_string(),
+            name: row.name.clone(),
             token: text.to_owned(),
             revoked: row.revoked,
             expires_at: row.expires_at.map(go::format_time),
@@ -187,17 +199,25 @@ impl State {
         self.workspaces.insert(id, workspace.clone());
         for (index, user_id) in members.into_iter().enumerate() {
             let role = if index == 0 { "owner" } else { "member" };
-            self.add_member_row(id, user_id, role);
+            self.add_member_row(id, user_id, role, now);
         }
         Ok(workspace)
     }
 
-    fn add_member_row(&mut self, workspace_id: Uuid, user_id: Uuid, role: &str) {
+    fn add_member_row(
+        &mut self,
+        workspace_id: Uuid,
+        user_id: Uuid,
+        role: &str,
+        now: DateTime<Utc>,
+    ) {
         if !self.is_member(user_id, workspace_id) {
             self.members.push(Member {
+                id: Uuid::new_v4(),
                 workspace_id,
                 user_id,
                 role: role.to_owned(),
+                created_at: now,
             });
         }
     }
@@ -207,6 +227,7 @@ impl State {
         workspace_id: &str,
         user_id: &str,
         role: Option<&str>,
+        now: DateTime<Utc>,
     ) -> Result<(), AdminError> {
         let workspace_id = parse_id("workspace", workspace_id)?;
         let user_id = parse_id("user", user_id)?;
@@ -216,7 +237,7 @@ impl State {
         if !self.users.contains_key(&user_id) {
             return Err(AdminError::not_found("user", user_id));
         }
-        self.add_member_row(workspace_id, user_id, role.unwrap_or("member"));
+        self.add_member_row(workspace_id, user_id, role.unwrap_or("member"), now);
         Ok(())
     }
 
@@ -440,6 +461,7 @@ impl State {
             assignee_id: assignee,
             creator_type: "member".to_owned(),
             creator_id,
+            due_date: None,
             created_at: now,
             updated_at: now,
         };
@@ -626,9 +648,23 @@ impl State {
             assignee_id: issue.assignee_id.map(|id| id.to_string()),
             creator_type: issue.creator_type.clone(),
             creator_id: issue.creator_id.to_string(),
+            due_date: issue.due_date.map(go::format_time),
             created_at: go::format_time(issue.created_at),
             updated_at: go::format_time(issue.updated_at),
             comments: comments.into_iter().map(Self::comment_view).collect(),
+            history: self
+                .issue_changes
+                .iter()
+                .filter(|change| change.issue_id == issue.id)
+                .map(|change| IssueChangeView {
+                    field: change.field.clone(),
+                    from: change.from.clone(),
+                    to: change.to.clone(),
+                    actor_type: change.actor_type.clone(),
+                    actor_id: change.actor_id.to_string(),
+                    at: go::format_time(change.at),
+                })
+                .collect(),
         }
     }
 

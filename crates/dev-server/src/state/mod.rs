@@ -8,6 +8,7 @@
 mod directory;
 mod runtimes;
 mod tasks;
+mod user_api;
 
 use std::collections::HashMap;
 
@@ -18,7 +19,10 @@ use uuid::Uuid;
 
 pub(crate) use directory::parse_id;
 pub(crate) use runtimes::{RuntimeInput, UsageInput};
-pub(crate) use tasks::{CompleteInput, MessageInput, NoRows, TaskBody, progress_record};
+pub(crate) use tasks::{CompleteInput, MessageInput, NoRows, TaskBody, progress_record, task_body};
+pub(crate) use user_api::{
+    Actor, CommentPage, CommentRequest, IssueFilter, NewAttachment, Refusal,
+};
 
 use crate::views::SkillSpec;
 
@@ -89,6 +93,7 @@ pub(crate) struct User {
 pub(crate) struct Token {
     pub(crate) id: Uuid,
     pub(crate) user_id: Uuid,
+    pub(crate) name: String,
     pub(crate) revoked: bool,
     pub(crate) expires_at: Option<DateTime<Utc>>,
     pub(crate) created_at: DateTime<Utc>,
@@ -119,9 +124,11 @@ pub(crate) struct Workspace {
 
 #[derive(Debug, Clone)]
 pub(crate) struct Member {
+    pub(crate) id: Uuid,
     pub(crate) workspace_id: Uuid,
     pub(crate) user_id: Uuid,
     pub(crate) role: String,
+    pub(crate) created_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone)]
@@ -194,6 +201,7 @@ pub(crate) struct Issue {
     pub(crate) assignee_id: Option<Uuid>,
     pub(crate) creator_type: String,
     pub(crate) creator_id: Uuid,
+    pub(crate) due_date: Option<DateTime<Utc>>,
     pub(crate) created_at: DateTime<Utc>,
     pub(crate) updated_at: DateTime<Utc>,
 }
@@ -223,6 +231,35 @@ pub(crate) struct Comment {
     pub(crate) kind: String,
     pub(crate) parent_id: Option<Uuid>,
     pub(crate) created_at: DateTime<Utc>,
+}
+
+/// An uploaded file. The bytes stay in memory; `GET /dev/files/{id}` serves them.
+#[derive(Debug, Clone)]
+pub(crate) struct Attachment {
+    pub(crate) id: Uuid,
+    /// `None` for an upload without `X-Workspace-ID` (the seed's `{filename,link}`).
+    pub(crate) workspace_id: Option<Uuid>,
+    pub(crate) issue_id: Option<Uuid>,
+    pub(crate) comment_id: Option<Uuid>,
+    pub(crate) uploader_type: String,
+    pub(crate) uploader_id: Uuid,
+    pub(crate) filename: String,
+    pub(crate) content_type: String,
+    pub(crate) bytes: std::sync::Arc<[u8]>,
+    pub(crate) created_at: DateTime<Utc>,
+}
+
+/// One field of an issue changed through `PUT /api/issues/{id}`, and by whom (the
+/// seed's activity log, which is how a test sees that an agent made the change).
+#[derive(Debug, Clone)]
+pub(crate) struct IssueChange {
+    pub(crate) issue_id: Uuid,
+    pub(crate) actor_type: String,
+    pub(crate) actor_id: Uuid,
+    pub(crate) field: String,
+    pub(crate) from: Value,
+    pub(crate) to: Value,
+    pub(crate) at: DateTime<Utc>,
 }
 
 /// A transcript message as stored (`task_message`).
@@ -339,6 +376,8 @@ pub(crate) struct State {
     pub(crate) agents: HashMap<Uuid, Agent>,
     pub(crate) issues: HashMap<Uuid, Issue>,
     pub(crate) comments: HashMap<Uuid, Comment>,
+    pub(crate) attachments: HashMap<Uuid, Attachment>,
+    pub(crate) issue_changes: Vec<IssueChange>,
     pub(crate) tasks: HashMap<Uuid, Task>,
     pub(crate) progress: Vec<Progress>,
     pub(crate) usage: HashMap<UsageKey, Usage>,
