@@ -12,6 +12,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Args;
 use multica_api::{Secret, ServerUrl, UserClient};
+use multica_daemon::cli_config::CliConfig;
 use multica_token_store::{ConfigFileStore, StoreKind, TokenStore, TokenStoreError};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -105,8 +106,9 @@ pub(crate) async fn login(args: LoginArgs, globals: &GlobalOptions) -> Result<()
 
     let stored_in = store_token(&settings, &token).await?;
     // Remember the server and the app, as the Go CLI does; a new login may be
-    // another user, so the chosen workspace is forgotten.
-    let mut config = settings.config.clone();
+    // another user, so the chosen workspace is forgotten. Read the file again:
+    // storing the token may just have changed it.
+    let mut config = CliConfig::load(&settings.config_path)?;
     settings
         .server_url
         .as_str()

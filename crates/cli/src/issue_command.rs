@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
+// The statuses the server accepts, validated here too for a clear error.
+use multica_api::wire::ISSUE_STATUSES as STATUSES;
 use serde_json::{Map, Value, json};
 
 use crate::GlobalOptions;
@@ -12,17 +14,6 @@ use crate::cells;
 use crate::failure::Failure;
 use crate::output::{self, OutputFormat};
 use crate::session::Session;
-
-/// The statuses the server accepts (validated here too, for a clear error).
-const STATUSES: [&str; 7] = [
-    "backlog",
-    "todo",
-    "in_progress",
-    "in_review",
-    "done",
-    "blocked",
-    "cancelled",
-];
 
 #[derive(Debug, Args)]
 pub(crate) struct IssueArgs {
@@ -533,8 +524,19 @@ async fn add_comment(session: &Session, args: AddCommentArgs, format: OutputForm
         return Err(Failure::usage("the comment is empty").into());
     }
     let mut attachment_ids = Vec::new();
+    // The upload form takes the issue's UUID, not its `KEY-N`.
+    let issue_uuid = if args.attachments.is_empty() {
+        String::new()
+    } else {
+        let issue = session
+            .client
+            .get_issue(&args.issue_id)
+            .await
+            .map_err(session.failure(&format!("issue {}", args.issue_id)))?;
+        cells::text(&issue, "id")
+    };
     for path in &args.attachments {
-        let attachment = match session.client.upload_file(path, Some(&args.issue_id)).await {
+        let attachment = match session.client.upload_file(path, Some(&issue_uuid)).await {
             Ok(attachment) => attachment,
             Err(multica_api::UploadError::Api(error)) => {
                 return Err(
