@@ -43,6 +43,10 @@ pub struct RunSpec {
     pub env: Vec<(String, String)>,
     /// The longest the run may take, from spawn to exit.
     pub timeout: Duration,
+    /// Stop the run when the CLI has printed nothing (stdout or stderr) for this
+    /// long: a CLI stuck on a prompt or a dead connection would otherwise hold its
+    /// slot until `timeout`.
+    pub idle_timeout: Option<Duration>,
     pub kill_grace: KillGrace,
 }
 

@@ -9,6 +9,8 @@
 
 use std::path::PathBuf;
 use std::process::ExitStatus;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -85,7 +87,35 @@ pub(crate) struct Launch<P> {
     pub(crate) stdin_lines: Vec<String>,
     pub(crate) protocol: P,
     pub(crate) timeout: Duration,
+    /// See [`RunSpec::idle_timeout`](crate::RunSpec::idle_timeout).
+    pub(crate) idle_timeout: Option<Duration>,
     pub(crate) kill_grace: KillGrace,
+}
+
+/// When the CLI last printed anything, on stdout or stderr.
+#[derive(Debug)]
+struct Activity {
+    started: Instant,
+    last_millis: AtomicU64,
+}
+
+impl Activity {
+    fn new(started: Instant) -> Arc<Self> {
+        Arc::new(Self {
+            started,
+            last_millis: AtomicU64::new(0),
+        })
+    }
+
+    fn touch(&self) {
+        let millis = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_millis.store(millis, Ordering::Relaxed);
+    }
+
+    fn quiet_for(&self) -> Duration {
+        let last = Duration::from_millis(self.last_millis.load(Ordering::Relaxed));
+        self.started.elapsed().saturating_sub(last)
+    }
 }
 
 /// Why the supervisor stopped the CLI.
@@ -93,6 +123,8 @@ pub(crate) struct Launch<P> {
 pub(crate) enum StopCause {
     Cancelled,
     TimedOut,
+    /// It printed nothing for this long.
+    Idle(Duration),
     /// It had delivered its final message but did not exit.
     LingeredAfterFinish,
 }
@@ -133,6 +165,7 @@ where
         stdin_lines,
         protocol,
         timeout,
+        idle_timeout,
         kill_grace,
     } = launch;
     command
@@ -141,6 +174,7 @@ where
         .stderr(std::process::Stdio::piped());
     own_process_group(&mut command);
     let started = Instant::now();
+    let activity = Activity::new(started);
     let mut child = command
         .spawn()
         .map_err(|source| AgentError::from_spawn(executable.clone(), source))?;
@@ -168,16 +202,23 @@ where
         stdin_tx,
         finished.clone(),
         stop_reading.clone(),
+        Arc::clone(&activity),
     ));
     let stderr_reader = tokio::spawn(read_stderr(
         child.stderr.take(),
         EventSink::new(events_tx),
         stop_reading.clone(),
+        Arc::clone(&activity),
     ));
 
     tokio::spawn(async move {
+        let limits = Limits {
+            timeout,
+            idle_timeout,
+            kill_grace,
+        };
         let (exit, stopped) =
-            wait_for_exit(&mut child, pid, &cancel, &finished, timeout, kill_grace).await;
+            wait_for_exit(&mut child, pid, &cancel, &finished, limits, &activity).await;
         if let Some(cause) = stopped {
             info!(agent, pid, ?cause, "agent stopped");
         }
@@ -231,26 +272,45 @@ where
     })
 }
 
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    timeout: Duration,
+    idle_timeout: Option<Duration>,
+    kill_grace: KillGrace,
+}
+
 /// Waits until the CLI exits, stopping it first when the run is cancelled, times
-/// out, or the CLI lingers after its final message.
+/// out, goes quiet for too long, or lingers after its final message.
 async fn wait_for_exit(
     child: &mut tokio::process::Child,
     pgid: Option<u32>,
     cancel: &CancellationToken,
     finished: &CancellationToken,
-    timeout: Duration,
-    kill_grace: KillGrace,
+    limits: Limits,
+    activity: &Activity,
 ) -> (Option<ExitStatus>, Option<StopCause>) {
-    let deadline = tokio::time::sleep(timeout);
+    const NEVER: Duration = Duration::from_secs(365 * 24 * 3600);
+    let deadline = tokio::time::sleep(limits.timeout);
     tokio::pin!(deadline);
-    let linger = tokio::time::sleep(Duration::from_secs(365 * 24 * 3600));
+    let linger = tokio::time::sleep(NEVER);
     tokio::pin!(linger);
+    let idle_check = tokio::time::sleep(limits.idle_timeout.unwrap_or(NEVER));
+    tokio::pin!(idle_check);
     let mut finish_seen = false;
     let cause = loop {
         tokio::select! {
             status = child.wait() => return (status.ok(), None),
             () = cancel.cancelled() => break StopCause::Cancelled,
             () = &mut deadline => break StopCause::TimedOut,
+            () = &mut idle_check, if limits.idle_timeout.is_some() => {
+                let idle = limits.idle_timeout.unwrap_or(NEVER);
+                let quiet = activity.quiet_for();
+                if quiet >= idle {
+                    break StopCause::Idle(idle);
+                }
+                // Output came meanwhile: check again when it would be overdue.
+                idle_check.as_mut().reset(tokio::time::Instant::now() + (idle - quiet));
+            }
             () = finished.cancelled(), if !finish_seen => {
                 finish_seen = true;
                 linger.as_mut().reset(tokio::time::Instant::now() + EXIT_GRACE_AFTER_FINISH);
@@ -258,7 +318,10 @@ async fn wait_for_exit(
             () = &mut linger, if finish_seen => break StopCause::LingeredAfterFinish,
         }
     };
-    (stop_escalating(child, pgid, kill_grace).await, Some(cause))
+    (
+        stop_escalating(child, pgid, limits.kill_grace).await,
+        Some(cause),
+    )
 }
 
 /// Delivers events with back-pressure; once the consumer is gone, discards them
@@ -315,6 +378,7 @@ async fn read_stdout<P: OutputProtocol>(
     stdin: mpsc::UnboundedSender<StdinCommand>,
     finished: CancellationToken,
     stop: CancellationToken,
+    activity: Arc<Activity>,
 ) -> P {
     let Some(mut stdout) = stdout else {
         return protocol;
@@ -333,6 +397,7 @@ async fn read_stdout<P: OutputProtocol>(
         let at_end = match read {
             Ok(0) => true,
             Ok(count) => {
+                activity.touch();
                 splitter.push(&buffer[..count], &mut lines);
                 false
             }
@@ -371,6 +436,7 @@ async fn read_stderr(
     stderr: Option<impl AsyncRead + Unpin>,
     mut events: EventSink,
     stop: CancellationToken,
+    activity: Arc<Activity>,
 ) -> String {
     let Some(mut stderr) = stderr else {
         return String::new();
@@ -388,6 +454,7 @@ async fn read_stderr(
         if read == 0 {
             splitter.finish(&mut lines);
         } else {
+            activity.touch();
             tail.extend_from_slice(&buffer[..read]);
             if tail.len() > 2 * STDERR_TAIL_BYTES {
                 tail.drain(..tail.len() - STDERR_TAIL_BYTES);
@@ -468,6 +535,7 @@ mod tests {
             stdin,
             CancellationToken::new(),
             CancellationToken::new(),
+            Activity::new(Instant::now()),
         ));
         let mut received = 0;
         while let Some(event) = receiver.recv().await {
@@ -495,6 +563,7 @@ mod tests {
             stdin,
             CancellationToken::new(),
             CancellationToken::new(),
+            Activity::new(Instant::now()),
         )
         .await;
         assert_eq!(echo.lines.len(), EVENT_BUFFER * 4);
@@ -515,6 +584,7 @@ mod tests {
             Some(std::io::Cursor::new(input.into_bytes())),
             EventSink::new(sender),
             CancellationToken::new(),
+            Activity::new(Instant::now()),
         )
         .await;
         assert_eq!(drain.await.expect("drain"), 2000);

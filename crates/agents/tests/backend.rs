@@ -26,6 +26,7 @@ fn spec(dir: &Path, executable: PathBuf, timeout: Duration) -> RunSpec {
         resume_session_id: None,
         env: vec![("FROM_SPEC".into(), "yes".into())],
         timeout,
+        idle_timeout: None,
         kill_grace: KillGrace {
             after_interrupt: Duration::from_millis(500),
             after_terminate: Duration::from_millis(500),

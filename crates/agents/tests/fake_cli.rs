@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use multica_agents::{
-    AgentBackend, AgentError, AgentEvent, ClaudeBackend, RunStatus, detect_version,
+    AgentBackend, AgentError, AgentEvent, ClaudeBackend, RunSpec, RunStatus, detect_version,
 };
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -460,4 +460,49 @@ async fn detect_version_answers_and_explains_failures() {
         "{error}"
     );
     assert!(started.elapsed() < Duration::from_secs(3));
+}
+
+#[tokio::test]
+async fn a_cli_that_goes_quiet_is_stopped_by_the_idle_watchdog() {
+    let dir = tempfile::tempdir().expect("dir");
+    let script = write_script(dir.path(), "claude", &format!("echo '{INIT}'\nsleep 600"));
+    let spec = RunSpec {
+        idle_timeout: Some(Duration::from_millis(600)),
+        ..fake_spec(&script, dir.path())
+    };
+    let run = ClaudeBackend
+        .spawn(spec, CancellationToken::new())
+        .expect("spawn");
+    let pgid = run.pid.expect("pid");
+    let started = Instant::now();
+    let (_, outcome) = finish(run).await;
+    assert_eq!(outcome.status, RunStatus::TimedOut, "{outcome:?}");
+    let error = outcome.error.unwrap_or_default();
+    assert!(error.contains("printed nothing for 600ms"), "{error}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_group_gone(pgid, Duration::from_secs(3)).await;
+}
+
+#[tokio::test]
+async fn a_cli_that_keeps_talking_outlives_the_idle_limit() {
+    let dir = tempfile::tempdir().expect("dir");
+    // 2 s of work with a line every 200 ms, against a 700 ms idle limit; stderr
+    // counts as a sign of life too.
+    let script = write_script(
+        dir.path(),
+        "claude",
+        &format!(
+            "echo '{INIT}'\nfor i in 1 2 3 4 5; do sleep 0.2; echo \"tick $i\" >&2; sleep 0.2; echo '{{\"type\":\"keep_alive\"}}'; done\necho '{RESULT}'"
+        ),
+    );
+    let spec = RunSpec {
+        idle_timeout: Some(Duration::from_millis(700)),
+        ..fake_spec(&script, dir.path())
+    };
+    let run = ClaudeBackend
+        .spawn(spec, CancellationToken::new())
+        .expect("spawn");
+    let (_, outcome) = finish(run).await;
+    assert_eq!(outcome.status, RunStatus::Completed, "{outcome:?}");
+    assert_eq!(outcome.output, "all done");
 }

@@ -76,6 +76,7 @@ impl AgentBackend for ClaudeBackend {
             stdin_lines: vec![prompt_message(&spec.prompt)],
             protocol: ClaudeStreamParser::new(),
             timeout: spec.timeout,
+            idle_timeout: spec.idle_timeout,
             kill_grace: spec.kill_grace,
         };
         supervisor::start(launch, cancel, move |ended| outcome(ended, resumed))
@@ -150,6 +151,13 @@ fn outcome(ended: Ended<ClaudeStreamParser>, resumed: bool) -> RunOutcome {
             Some(format!(
                 "claude timed out after {}",
                 humantime::format_duration(timeout)
+            )),
+        ),
+        (Some(StopCause::Idle(quiet)), _) => (
+            RunStatus::TimedOut,
+            Some(format!(
+                "claude printed nothing for {} and was stopped as stuck (MULTICA_AGENT_IDLE_TIMEOUT)",
+                humantime::format_duration(quiet)
             )),
         ),
         (Some(StopCause::Cancelled), _) => (
@@ -230,6 +238,7 @@ mod tests {
             resume_session_id: Some("s-9".into()),
             env: vec![],
             timeout: Duration::from_secs(1),
+            idle_timeout: None,
             kill_grace: KillGrace::default(),
         }
     }

@@ -67,6 +67,7 @@ impl Sandbox {
             resume_session_id: None,
             env: self.claude_env(api),
             timeout: RUN_LIMIT,
+            idle_timeout: None,
             kill_grace: KillGrace::default(),
         }
     }
@@ -82,6 +83,7 @@ pub(crate) fn fake_spec(executable: &Path, cwd: &Path) -> RunSpec {
         resume_session_id: None,
         env: Vec::new(),
         timeout: RUN_LIMIT,
+        idle_timeout: None,
         kill_grace: KillGrace {
             after_interrupt: Duration::from_millis(300),
             after_terminate: Duration::from_millis(300),
