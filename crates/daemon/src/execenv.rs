@@ -118,6 +118,13 @@ pub fn prepare(
 ) -> Result<TaskEnvironment, ExecEnvError> {
     validate_id("workspace id", workspace_id)?;
     validate_id("task id", task_id)?;
+    // Everything the server named is checked before anything is written, so a
+    // refused task leaves no trace on disk.
+    for skill in &context.skills {
+        for file in &skill.files {
+            validate_skill_file_path(&file.path)?;
+        }
+    }
     let workspace_dir = workspaces_root.join(workspace_id);
 
     let reusable = prior_work_dir.filter(|dir| is_reusable_work_dir(&workspace_dir, dir));
@@ -436,13 +443,71 @@ mod tests {
                 "{bad_workspace:?}"
             );
         }
-        for bad_path in ["../../escape", "/etc/passwd", "a/../../b", "x\0y", ""] {
+        let long = "a".repeat(300);
+        for bad_path in [
+            "../../escape",
+            "/etc/passwd",
+            "a/../../b",
+            "x\0y",
+            "",
+            long.as_str(),
+        ] {
             let mut context = context();
             context.skills[0].files[0].path = bad_path.into();
             let error = prepare(root.path(), "ws", "t2", Provider::Claude, &context, None)
                 .expect_err(bad_path);
             assert!(error.to_string().contains("skill file path"), "{error}");
         }
+        for bad_task in ["../t", "t/../../x", &"t".repeat(300)] {
+            assert!(
+                prepare(
+                    root.path(),
+                    "ws",
+                    bad_task,
+                    Provider::Claude,
+                    &context(),
+                    None
+                )
+                .is_err(),
+                "{bad_task:?}"
+            );
+        }
+        let written: Vec<_> = fs::read_dir(root.path()).expect("read").collect();
+        assert!(
+            written.is_empty(),
+            "a refused task writes nothing: {written:?}"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlink_planted_in_a_skill_folder_cannot_lead_outside() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let outside = tempfile::tempdir().expect("outside");
+        // A first run leaves the skill folder; something plants a link in it.
+        let first = prepare(root.path(), "ws", "t3", Provider::Claude, &context(), None)
+            .expect("first run");
+        let skill_dir = skills_dir(&first.work_dir, Provider::Claude).join("code-review");
+        std::os::unix::fs::symlink(outside.path(), skill_dir.join("docs")).expect("symlink");
+        let mut context = context();
+        context.skills[0].files[0].path = "docs/evil.md".into();
+        let error = prepare(
+            root.path(),
+            "ws",
+            "t4",
+            Provider::Claude,
+            &context,
+            Some(&first.work_dir),
+        )
+        .expect_err("refused");
+        assert!(
+            error.to_string().contains("outside the skill folder"),
+            "{error}"
+        );
+        assert!(
+            fs::read_dir(outside.path()).expect("read").next().is_none(),
+            "nothing written through the link"
+        );
     }
 
     #[test]
