@@ -18,6 +18,19 @@ impl Secret {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// Whether `candidate` is this secret, in time that does not depend on where
+    /// they differ (a bearer check must not tell an attacker how much was right).
+    pub fn matches(&self, candidate: &str) -> bool {
+        let (ours, theirs) = (self.0.as_bytes(), candidate.as_bytes());
+        if ours.len() != theirs.len() {
+            return false;
+        }
+        ours.iter()
+            .zip(theirs)
+            .fold(0u8, |difference, (a, b)| difference | (a ^ b))
+            == 0
+    }
 }
 
 impl fmt::Debug for Secret {

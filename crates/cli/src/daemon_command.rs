@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
+use multica_daemon::ControlToken;
 use multica_daemon::cli_config::profile_dir;
 use multica_daemon::config::health_port_for_profile;
 use multica_daemon::go_duration::parse_go_duration;
@@ -324,7 +325,9 @@ async fn stop(args: PortArgs, globals: &GlobalOptions) -> Result<()> {
         output::note(&format!("{} is not running.", daemon_label(globals)));
         return Ok(());
     };
-    send_terminate(health.pid)?;
+    if !request_shutdown(port, globals).await {
+        send_terminate(health.pid)?;
+    }
     output::note(&format!("Stopping daemon (pid {})...", health.pid));
     // Running tasks get up to the shutdown grace (30 s by default) plus reporting.
     for _ in 0..120 {
@@ -356,6 +359,32 @@ fn send_terminate(pid: u32) -> Result<()> {
         bail!("taskkill could not stop pid {pid}");
     }
     Ok(())
+}
+
+/// Asks the daemon to stop through its local API, with the control token it left
+/// in the profile directory. `false` when that is not possible (an older daemon,
+/// another user's): the caller falls back to a signal.
+async fn request_shutdown(port: u16, globals: &GlobalOptions) -> bool {
+    let Some(home) = ProcessEnvironment.home() else {
+        return false;
+    };
+    let token_file =
+        ControlToken::file_for(&profile_dir(&home, globals.profile.as_deref()).join("config.json"));
+    let Ok(token) = std::fs::read_to_string(&token_file) else {
+        return false;
+    };
+    let Ok(client) = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+    else {
+        return false;
+    };
+    client
+        .post(format!("http://127.0.0.1:{port}/shutdown"))
+        .bearer_auth(token.trim())
+        .send()
+        .await
+        .is_ok_and(|response| response.status().is_success())
 }
 
 /// Where the background daemon writes its log: `daemon.log` in the profile's

@@ -46,6 +46,9 @@ enum RepoAction {
 struct CheckoutResponse {
     path: String,
     branch_name: String,
+    /// Set when the daemon could not fetch and used its cached copy.
+    #[serde(default)]
+    warning: Option<String>,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -145,6 +148,9 @@ pub(crate) async fn run(args: RepoArgs, globals: &GlobalOptions) -> Result<()> {
     };
     let raw: serde_json::Value = serde_json::from_str(&text).map_err(not_a_checkout)?;
     let checkout = CheckoutResponse::deserialize(&raw).map_err(not_a_checkout)?;
+    if let Some(warning) = &checkout.warning {
+        output::note(&format!("warning: {warning}"));
+    }
     match globals.output {
         OutputFormat::Json => output::json(&raw)?,
         OutputFormat::Table => {

@@ -14,6 +14,8 @@ pub const DEFAULT_SERVER_URL: &str = "ws://localhost:8080/ws";
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(3);
 pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(15);
 pub const DEFAULT_AGENT_TIMEOUT: Duration = Duration::from_secs(2 * 60 * 60);
+/// How long an agent may print nothing before it is considered stuck.
+pub const DEFAULT_AGENT_IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 pub const DEFAULT_MAX_CONCURRENT_TASKS: usize = 20;
 pub const DEFAULT_HEALTH_PORT: u16 = 19514;
 pub const DEFAULT_RUNTIME_NAME: &str = "Local Agent";
@@ -48,6 +50,8 @@ pub struct DaemonConfig {
     pub poll_interval: Duration,
     pub heartbeat_interval: Duration,
     pub agent_timeout: Duration,
+    /// Stop an agent that printed nothing for this long (`None`: never).
+    pub agent_idle_timeout: Option<Duration>,
     pub status_poll_interval: Duration,
     pub config_reload_interval: Duration,
     pub workspace_sync_interval: Duration,
@@ -247,6 +251,17 @@ impl DaemonConfig {
             overrides.agent_timeout,
             DEFAULT_AGENT_TIMEOUT,
         )?;
+        // "0" turns the idle watchdog off; the wall-clock timeout still applies.
+        let agent_idle_timeout = match env.var("MULTICA_AGENT_IDLE_TIMEOUT") {
+            None => Some(DEFAULT_AGENT_IDLE_TIMEOUT),
+            Some(raw) if raw.trim() == "0" => None,
+            Some(raw) => Some(
+                parse_go_duration(&raw).map_err(|source| ConfigError::Duration {
+                    name: "MULTICA_AGENT_IDLE_TIMEOUT",
+                    source,
+                })?,
+            ),
+        };
         let status_poll_interval = duration(
             "MULTICA_DAEMON_STATUS_POLL_INTERVAL",
             None,
@@ -315,6 +330,7 @@ impl DaemonConfig {
             poll_interval,
             heartbeat_interval,
             agent_timeout,
+            agent_idle_timeout,
             status_poll_interval,
             config_reload_interval: DEFAULT_CONFIG_RELOAD_INTERVAL,
             workspace_sync_interval: DEFAULT_WORKSPACE_SYNC_INTERVAL,

@@ -11,7 +11,7 @@ use multica_agents::Provider;
 use multica_api::wire::{RegisterRequest, RepoRef, RuntimeRegistration};
 use multica_api::{ApiError, DaemonClient, Secret};
 use tokio::net::TcpListener;
-use tokio::sync::{Notify, Semaphore, broadcast};
+use tokio::sync::{Notify, Semaphore, broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, error, info, warn};
@@ -20,8 +20,9 @@ use crate::agent_detection::{DetectedAgent, SkippedAgent, detect_agents};
 use crate::cli_config::CliConfig;
 use crate::config::DaemonConfig;
 use crate::events::EngineEvent;
-use crate::health;
 use crate::heartbeat;
+use crate::local_api::{self, ControlToken, HealthReport, TaskGrants};
+use crate::repo_cache::RepoCache;
 use crate::task_runner;
 
 /// How many events a slow subscriber may fall behind before it misses some.
@@ -36,7 +37,11 @@ const STOPPED_TASK_REPORT_BOUND: Duration = Duration::from_secs(20);
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     #[error(
-        "another daemon is already running on 127.0.0.1:{port} ({source}); stop it with `multica daemon stop` or pick another port with --health-port"
+        "another daemon is already running on 127.0.0.1:{port} (pid {pid}); stop it with `multica daemon stop` or pick another port with --health-port"
+    )]
+    AlreadyRunning { port: u16, pid: u32 },
+    #[error(
+        "cannot listen on 127.0.0.1:{port} ({source}); another program uses it: pick another port with --health-port"
     )]
     HealthPortTaken { port: u16, source: std::io::Error },
     #[error("no agent CLI found: install Claude Code (`npm install -g @anthropic-ai/claude-code`) or point MULTICA_CLAUDE_PATH at it{}", skipped_reasons(.skipped))]
@@ -115,6 +120,20 @@ pub(crate) struct Shared {
     pub(crate) started_at: Instant,
     /// Wakes the claim loop early: a slot freed up or a workspace was registered.
     pub(crate) wake_claims: Notify,
+    /// The local API bearer tokens of running tasks.
+    pub(crate) grants: Arc<TaskGrants>,
+    /// `None` when the token file could not be written (then `/shutdown` is off).
+    pub(crate) control: Option<Arc<ControlToken>>,
+    pub(crate) repo_cache: RepoCache,
+    /// Workspaces whose repositories should be cloned or fetched in the background.
+    pub(crate) repo_refresh: mpsc::UnboundedSender<RepoRefresh>,
+}
+
+/// A request to bring a workspace's cached repositories up to date.
+#[derive(Debug)]
+pub(crate) struct RepoRefresh {
+    pub(crate) workspace_id: String,
+    pub(crate) urls: Vec<String>,
 }
 
 impl Shared {
@@ -136,6 +155,13 @@ impl Shared {
         let _ = self.events.send(event);
     }
 
+    /// The control token's text, for redaction ("" when there is none).
+    pub(crate) fn control_token_text(&self) -> &str {
+        self.control
+            .as_ref()
+            .map_or("", |control| control.secret().expose())
+    }
+
     pub(crate) fn agent_for(&self, provider: Provider) -> Option<&DetectedAgent> {
         self.agents.iter().find(|agent| agent.provider == provider)
     }
@@ -147,6 +173,7 @@ impl Shared {
 pub struct Engine {
     shared: Arc<Shared>,
     health_listener: TcpListener,
+    repo_refreshes: mpsc::UnboundedReceiver<RepoRefresh>,
 }
 
 /// A cheap handle for hosts: subscribe to events, read status.
@@ -185,12 +212,19 @@ impl Engine {
         let token = token
             .filter(|token| !token.is_empty())
             .ok_or(EngineError::NoToken)?;
-        let health_listener = TcpListener::bind(("127.0.0.1", config.health_port))
-            .await
-            .map_err(|source| EngineError::HealthPortTaken {
-                port: config.health_port,
-                source,
-            })?;
+        let health_listener = match TcpListener::bind(("127.0.0.1", config.health_port)).await {
+            Ok(listener) => listener,
+            Err(source) => {
+                let port = config.health_port;
+                return Err(match running_daemon(port).await {
+                    Some(health) => EngineError::AlreadyRunning {
+                        port,
+                        pid: health.pid,
+                    },
+                    None => EngineError::HealthPortTaken { port, source },
+                });
+            }
+        };
         // The port may have been 0 (tests): record the one we got, agents need it.
         let mut config = config;
         if let Ok(address) = health_listener.local_addr() {
@@ -223,6 +257,15 @@ impl Engine {
         let client = DaemonClient::new(config.server_url.clone(), Some(token.clone()), &user_agent)
             .map_err(EngineError::Client)?;
         let (events, _) = broadcast::channel(EVENT_BUS_CAPACITY);
+        let control = match ControlToken::create(&config.config_file) {
+            Ok(control) => Some(Arc::new(control)),
+            Err(error) => {
+                warn!(%error, "cannot write the control token; `multica daemon stop` will use a signal");
+                None
+            }
+        };
+        let repo_cache = RepoCache::new(config.workspaces_root.join(".repos"));
+        let (repo_refresh, repo_refreshes) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             config,
             client,
@@ -234,10 +277,15 @@ impl Engine {
             events,
             started_at: Instant::now(),
             wake_claims: Notify::new(),
+            grants: Arc::new(TaskGrants::default()),
+            repo_cache,
+            repo_refresh,
+            control,
         });
         Ok(Self {
             shared,
             health_listener,
+            repo_refreshes,
         })
     }
 
@@ -256,9 +304,11 @@ impl Engine {
         let loops = TaskTracker::new();
         let tasks = TaskTracker::new();
 
-        loops.spawn(health::serve(
+        loops.spawn(local_api::serve(
             Arc::clone(&shared),
             self.health_listener,
+            shared.control.clone(),
+            shutdown.clone(),
             background.clone(),
         ));
 
@@ -296,6 +346,11 @@ impl Engine {
         }
 
         loops.spawn(heartbeat::run(Arc::clone(&shared), background.clone()));
+        loops.spawn(repo_refresh_loop(
+            Arc::clone(&shared),
+            self.repo_refreshes,
+            background.clone(),
+        ));
         loops.spawn(workspace_watch_loop(Arc::clone(&shared), shutdown.clone()));
         claim_loop(&shared, &shutdown, &tasks, &stop_tasks).await;
 
@@ -328,6 +383,9 @@ impl Engine {
         }
 
         deregister_all(&shared).await;
+        if let Some(control) = &shared.control {
+            control.retire();
+        }
         background.cancel();
         loops.close();
         loops.wait().await;
@@ -335,6 +393,16 @@ impl Engine {
         info!("daemon stopped");
         Ok(())
     }
+}
+
+/// The daemon answering `/health` on the port, if it is one of ours.
+async fn running_daemon(port: u16) -> Option<HealthReport> {
+    let url = format!("http://127.0.0.1:{port}/health");
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .ok()?;
+    client.get(url).send().await.ok()?.json().await.ok()
 }
 
 /// Claims tasks round-robin over all runtimes, at most one per pass as the Go
@@ -449,6 +517,38 @@ async fn workspace_watch_loop(shared: Arc<Shared>, shutdown: CancellationToken) 
     }
 }
 
+/// Clones or fetches registered workspaces' repositories, one at a time, away
+/// from the heartbeat and claim loops so a slow remote never delays them.
+async fn repo_refresh_loop(
+    shared: Arc<Shared>,
+    mut requests: mpsc::UnboundedReceiver<RepoRefresh>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let request = tokio::select! {
+            () = shutdown.cancelled() => return,
+            request = requests.recv() => match request {
+                Some(request) => request,
+                None => return,
+            },
+        };
+        for url in request.urls {
+            let refreshed = tokio::select! {
+                () = shutdown.cancelled() => return,
+                refreshed = shared.repo_cache.refresh(&request.workspace_id, &url) => refreshed,
+            };
+            match refreshed {
+                Ok(()) => {
+                    debug!(workspace_id = %request.workspace_id, %url, "repository cache up to date")
+                }
+                Err(error) => {
+                    warn!(workspace_id = %request.workspace_id, %url, %error, "could not refresh the cached repository; checkouts will retry")
+                }
+            }
+        }
+    }
+}
+
 fn modified_time(path: &std::path::Path) -> Option<SystemTime> {
     std::fs::metadata(path)
         .and_then(|meta| meta.modified())
@@ -526,6 +626,17 @@ pub(crate) async fn reconcile_workspaces(shared: &Shared) {
                 let runtime_ids: Vec<String> =
                     registered.runtimes.iter().map(|r| r.id.clone()).collect();
                 info!(%workspace_id, runtimes = ?runtime_ids, repos = registered.repos.len(), "watching workspace");
+                if !registered.repos.is_empty() {
+                    // Nobody listening only means the engine is stopping.
+                    let _ = shared.repo_refresh.send(RepoRefresh {
+                        workspace_id: workspace_id.clone(),
+                        urls: registered
+                            .repos
+                            .iter()
+                            .map(|repo| repo.url.clone())
+                            .collect(),
+                    });
+                }
                 {
                     let mut registry = shared.registry();
                     registry.stale.remove(&workspace_id);

@@ -98,6 +98,7 @@ async fn ping_agent(shared: &Shared, runtime: &RuntimeBinding) -> Result<String,
         resume_session_id: None,
         env: Vec::new(),
         timeout: PING_TIMEOUT,
+        idle_timeout: None,
         kill_grace: multica_agents::KillGrace::default(),
     };
     let run = multica_agents::backend(runtime.provider)

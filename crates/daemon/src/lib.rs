@@ -9,8 +9,9 @@ mod engine;
 pub mod events;
 pub mod execenv;
 pub mod go_duration;
-mod health;
 mod heartbeat;
+mod local_api;
+pub mod repo_cache;
 mod task_runner;
 pub mod transcript;
 
@@ -19,4 +20,4 @@ pub use config::{
 };
 pub use engine::{ActiveTask, Engine, EngineError, EngineHandle, RuntimeBinding};
 pub use events::{EngineEvent, TaskOutcome};
-pub use health::{HealthReport, HealthWorkspace};
+pub use local_api::{ControlToken, HealthAgent, HealthReport, HealthWorkspace};

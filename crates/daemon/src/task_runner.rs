@@ -1,7 +1,7 @@
 //! One task, from claim to report: start → progress → prepare → run (watching for
 //! cancellation) → status check → complete or fail, in the order the server expects.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use multica_agents::{AgentEvent, AgentRun, RunOutcome, RunSpec, RunStatus};
@@ -15,6 +15,7 @@ use crate::engine::{ActiveTask, RuntimeBinding, Shared};
 use crate::events::{EngineEvent, TaskOutcome};
 use crate::execenv::{self, RepoInfo, SkillFileSpec, SkillSpec, TaskContext, TaskEnvironment};
 use crate::go_duration::format_duration;
+use crate::local_api::TaskGrant;
 use crate::transcript::{Redactor, TranscriptBuilder};
 
 /// How often buffered transcript text is sent, as in the Go daemon.
@@ -152,14 +153,31 @@ async fn execute(
         info!(session_id = %session, "resuming the prior session");
     }
 
+    // The agent's key to the local API, valid in its own task directory while
+    // the task runs (revoked when `local_api_grant` drops).
+    let local_api_grant = shared.grants.issue(TaskGrant {
+        task_id: task.id.clone(),
+        workspace_id: workspace_id.to_owned(),
+        agent_name: agent_name.to_owned(),
+        task_dir: environment
+            .work_dir
+            .parent()
+            .map_or_else(|| environment.root.clone(), Path::to_path_buf),
+    });
+    let mut env = task_env(shared, task, workspace_id, agent_name);
+    env.push((
+        "MULTICA_LOCAL_API_TOKEN".to_owned(),
+        local_api_grant.token().expose().to_owned(),
+    ));
     let spec = RunSpec {
         executable: agent.executable.clone(),
         cwd: environment.work_dir.clone(),
         prompt: task_prompt(&context),
         model: agent.model.clone(),
         resume_session_id: task.prior_session_id.clone().filter(|id| !id.is_empty()),
-        env: task_env(shared, task, workspace_id, agent_name),
+        env,
         timeout: shared.config.agent_timeout,
+        idle_timeout: shared.config.agent_idle_timeout,
         kill_grace: multica_agents::KillGrace::default(),
     };
     let agent_cancel = CancellationToken::new();
@@ -175,7 +193,11 @@ async fn execute(
         }
     };
 
-    let redactor = Redactor::new([shared.token.expose()]);
+    let redactor = Redactor::new([
+        shared.token.expose(),
+        local_api_grant.token().expose(),
+        shared.control_token_text(),
+    ]);
     let (outcome, stopped) =
         supervise(shared, &task.id, run, agent_cancel, stop, redactor.clone()).await;
 
@@ -229,9 +251,15 @@ async fn execute(
             report_completion(shared, &task.id, &request).await
         }
         RunStatus::TimedOut => {
-            let error = format!(
-                "{provider} timed out after {}",
-                format_duration(shared.config.agent_timeout)
+            // The backend tells a wall-clock timeout from an idle one.
+            let error = outcome.error.as_deref().map_or_else(
+                || {
+                    format!(
+                        "{provider} timed out after {}",
+                        format_duration(shared.config.agent_timeout)
+                    )
+                },
+                |error| redactor.redact(error),
             );
             report_failure(shared, &task.id, error).await
         }

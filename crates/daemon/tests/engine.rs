@@ -409,9 +409,11 @@ async fn a_second_engine_on_the_same_port_is_refused_clearly() {
             .await
             .expect_err("port taken");
     assert!(
-        error
-            .to_string()
-            .contains("another daemon is already running"),
+        error.to_string().contains(&format!(
+            "another daemon is already running on 127.0.0.1:{} (pid {})",
+            harness.config.health_port,
+            std::process::id()
+        )),
         "{error}"
     );
     engine.stop().await;

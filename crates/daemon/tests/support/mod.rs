@@ -15,11 +15,13 @@ use multica_api::Secret;
 use multica_daemon::cli_config::CliConfig;
 use multica_daemon::{AgentSetting, DaemonConfig, Engine, EngineHandle};
 use multica_dev_server::{
-    Admin, DevServer, DevServerConfig, NewAgent, NewIssue, NewWorkspace, TaskView,
+    Admin, DevServer, DevServerConfig, NewAgent, NewIssue, NewWorkspace, RepoSpec, TaskView,
 };
 use tempfile::TempDir;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+
+pub(crate) mod git;
 
 pub(crate) const WAIT: Duration = Duration::from_secs(30);
 
@@ -53,6 +55,7 @@ printf '{"type":"result","subtype":"success","is_error":false,"result":"All done
         Script::Hang => r#"
 printf '{"type":"system","subtype":"init","session_id":"sess-hang","model":"fake"}\n'
 printf '{"type":"assistant","message":{"role":"assistant","content":[{"type":"text","text":"Working on it."}]}}\n'
+printf '%s\n%s\n' "$MULTICA_LOCAL_API_TOKEN" "$MULTICA_DAEMON_PORT" > local_api.txt
 sleep 300 &
 echo "$$ $!" > pids
 wait
@@ -103,6 +106,11 @@ pub(crate) struct Harness {
 
 impl Harness {
     pub(crate) async fn new(script: Script) -> Self {
+        Self::with_repos(script, Vec::new()).await
+    }
+
+    /// A harness whose workspace lists these repository URLs.
+    pub(crate) async fn with_repos(script: Script, repo_urls: Vec<String>) -> Self {
         let server = DevServer::start(DevServerConfig::default())
             .await
             .expect("dev server");
@@ -112,6 +120,13 @@ impl Harness {
             .create_workspace(NewWorkspace {
                 name: "Test".into(),
                 member_user_ids: vec![user.id.clone()],
+                repos: repo_urls
+                    .into_iter()
+                    .map(|url| RepoSpec {
+                        url,
+                        description: "test repository".into(),
+                    })
+                    .collect(),
                 ..NewWorkspace::default()
             })
             .expect("workspace");
@@ -141,6 +156,7 @@ impl Harness {
             poll_interval: Duration::from_millis(100),
             heartbeat_interval: Duration::from_millis(500),
             agent_timeout: Duration::from_secs(60),
+            agent_idle_timeout: None,
             status_poll_interval: Duration::from_millis(200),
             config_reload_interval: Duration::from_millis(100),
             workspace_sync_interval: Duration::from_millis(300),
@@ -283,6 +299,35 @@ pub(crate) fn process_alive(pid: i32) -> bool {
             .next()
             .is_some_and(|rest| rest.trim_start().starts_with('Z')),
         Err(_) => false,
+    }
+}
+
+/// Waits for a file called `name` anywhere below `root`; returns its path.
+pub(crate) async fn wait_for_file(root: &Path, name: &str) -> PathBuf {
+    fn find(dir: &Path, name: &str) -> Option<PathBuf> {
+        for entry in std::fs::read_dir(dir).ok()?.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                if let Some(found) = find(&path, name) {
+                    return Some(found);
+                }
+            } else if path.file_name().is_some_and(|n| n == name) {
+                return Some(path);
+            }
+        }
+        None
+    }
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Some(found) = find(root, name) {
+            return found;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{name} never appeared below {}",
+            root.display()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
