@@ -38,6 +38,15 @@ enum DaemonAction {
     Restart(StartArgs),
     /// Show the background daemon's log.
     Logs(LogsArgs),
+    /// Show the disk space task directories and cached repositories take.
+    DiskUsage(DiskUsageArgs),
+}
+
+#[derive(Debug, Args)]
+struct DiskUsageArgs {
+    /// One row per workspace.
+    #[arg(long)]
+    by_workspace: bool,
 }
 
 #[derive(Debug, Args)]
@@ -109,6 +118,9 @@ pub(crate) async fn run(args: DaemonArgs, globals: &GlobalOptions) -> Result<()>
         }
         DaemonAction::Logs(logs) => {
             crate::daemon_logs::show(&log_path(globals)?, logs.lines, logs.follow).await
+        }
+        DaemonAction::DiskUsage(args) => {
+            crate::disk_usage_command::show(args.by_workspace, globals).await
         }
     }
 }

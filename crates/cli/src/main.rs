@@ -8,6 +8,7 @@ mod cells;
 mod config_command;
 mod daemon_command;
 mod daemon_logs;
+mod disk_usage_command;
 mod doctor;
 mod failure;
 mod issue_command;

@@ -198,3 +198,89 @@ async fn missing_login_and_bad_flags_are_explained() {
         format!("multica {}", env!("CARGO_PKG_VERSION"))
     );
 }
+
+#[tokio::test]
+async fn disk_usage_breaks_the_workspaces_root_down() {
+    let home = tempfile::tempdir().expect("home");
+    let claude = fake_claude(home.path());
+    let root = home.path().join("multica_workspaces");
+    let blob = |path: PathBuf, bytes: usize| {
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, vec![b'x'; bytes]).expect("write");
+    };
+    blob(root.join("ws-a/task0001/workdir/src/main.rs"), 40_000);
+    blob(
+        root.join("ws-a/task0001/workdir/node_modules/dep/index.js"),
+        200_000,
+    );
+    blob(root.join("ws-a/task0002/workdir/README.md"), 10_000);
+    blob(root.join("ws-b/task0003/workdir/big.bin"), 1_000_000);
+    blob(
+        root.join(".repos/ws-a/github.com+org+app.git/objects/pack/p.pack"),
+        300_000,
+    );
+    let mut config = CliConfig::default();
+    config.watch("ws-a", "Alpha");
+    config
+        .save(&home.path().join(".multica").join("config.json"))
+        .expect("config");
+
+    let out = run(
+        home.path(),
+        &claude,
+        &["daemon", "disk-usage", "--output", "json"],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let usage: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(usage["task_dirs"], 3);
+    assert_eq!(usage["cached_repos"], 1);
+    let at_least = |field: &serde_json::Value, bytes: u64| {
+        let value = field.as_u64().expect("a number");
+        assert!(value >= bytes, "{value} < {bytes}");
+    };
+    at_least(&usage["task_bytes"], 1_250_000);
+    at_least(&usage["artifact_bytes"], 200_000);
+    at_least(&usage["repo_bytes"], 300_000);
+    let alpha = &usage["workspaces"][0];
+    assert_eq!(alpha["workspace_id"], "ws-a");
+    assert_eq!(alpha["name"], "Alpha");
+    assert_eq!(alpha["task_dirs"], 2);
+    assert_eq!(alpha["cached_repos"], 1);
+    assert_eq!(usage["workspaces"][1]["workspace_id"], "ws-b");
+    assert!(usage["workspaces"][1].get("name").is_none());
+
+    let out = run(home.path(), &claude, &["daemon", "disk-usage"]).await;
+    let table = text(&out.stdout);
+    assert!(
+        table.contains(&format!("Workspaces root: {}", root.display())),
+        "{table}"
+    );
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("task directories") && l.contains(" 3 ")),
+        "{table}"
+    );
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("cached repositories") && l.contains(" 1 ")),
+        "{table}"
+    );
+    assert!(table.contains("MiB"), "{table}");
+
+    let out = run(
+        home.path(),
+        &claude,
+        &["daemon", "disk-usage", "--by-workspace"],
+    )
+    .await;
+    let table = text(&out.stdout);
+    assert!(table.contains("BUILD OUTPUT"), "{table}");
+    assert!(
+        table.lines().any(|l| l.starts_with("Alpha (ws-a)")),
+        "{table}"
+    );
+    assert!(table.lines().any(|l| l.starts_with("ws-b")), "{table}");
+}

@@ -8,6 +8,7 @@ use multica_agents::Provider;
 use multica_api::{ServerUrl, ServerUrlError};
 
 use crate::cli_config::{CliConfig, CliConfigError, config_path};
+use crate::gc::GcSettings;
 use crate::go_duration::{DurationError, parse_go_duration};
 
 pub const DEFAULT_SERVER_URL: &str = "ws://localhost:8080/ws";
@@ -62,6 +63,8 @@ pub struct DaemonConfig {
     pub multica_cli: PathBuf,
     /// The profile's `config.json`: watched workspaces live there.
     pub config_file: PathBuf,
+    /// Clean-up of old task directories and cached clones.
+    pub gc: GcSettings,
 }
 
 /// Values given on the command line; `None` falls through to env, file, default.
@@ -300,6 +303,8 @@ impl DaemonConfig {
             },
         };
 
+        let gc = crate::gc::settings_from_env(|name| env.var(name))?;
+
         let agents = Provider::all()
             .iter()
             .map(|&provider| {
@@ -338,6 +343,7 @@ impl DaemonConfig {
             agents,
             multica_cli,
             config_file,
+            gc,
         })
     }
 }

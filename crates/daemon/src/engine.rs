@@ -20,6 +20,7 @@ use crate::agent_detection::{DetectedAgent, SkippedAgent, detect_agents};
 use crate::cli_config::CliConfig;
 use crate::config::DaemonConfig;
 use crate::events::EngineEvent;
+use crate::gc::{Collector, IssueState, IssueStates, TaskDirLocks};
 use crate::heartbeat;
 use crate::local_api::{self, ControlToken, HealthReport, TaskGrants};
 use crate::repo_cache::RepoCache;
@@ -125,6 +126,8 @@ pub(crate) struct Shared {
     /// `None` when the token file could not be written (then `/shutdown` is off).
     pub(crate) control: Option<Arc<ControlToken>>,
     pub(crate) repo_cache: RepoCache,
+    /// Task directories in use, by tasks or by the collector.
+    pub(crate) task_dirs: Arc<TaskDirLocks>,
     /// Workspaces whose repositories should be cloned or fetched in the background.
     pub(crate) repo_refresh: mpsc::UnboundedSender<RepoRefresh>,
 }
@@ -279,6 +282,7 @@ impl Engine {
             wake_claims: Notify::new(),
             grants: Arc::new(TaskGrants::default()),
             repo_cache,
+            task_dirs: Arc::new(TaskDirLocks::default()),
             repo_refresh,
             control,
         });
@@ -346,6 +350,7 @@ impl Engine {
         }
 
         loops.spawn(heartbeat::run(Arc::clone(&shared), background.clone()));
+        loops.spawn(gc_loop(Arc::clone(&shared), background.clone()));
         loops.spawn(repo_refresh_loop(
             Arc::clone(&shared),
             self.repo_refreshes,
@@ -512,6 +517,110 @@ async fn workspace_watch_loop(shared: Arc<Shared>, shutdown: CancellationToken) 
                 // Also retries workspaces whose registration failed earlier.
                 reconcile_workspaces(&shared).await;
                 last_modified = modified_time(&shared.config.config_file);
+            }
+        }
+    }
+}
+
+/// Cleans the workspaces root now and then (see [`crate::gc`]).
+async fn gc_loop(shared: Arc<Shared>, shutdown: CancellationToken) {
+    let settings = &shared.config.gc;
+    if !settings.enabled {
+        info!("gc: disabled (MULTICA_GC_ENABLED)");
+        return;
+    }
+    let issues = match ServerIssueStates::new(&shared) {
+        Ok(issues) => issues,
+        Err(error) => {
+            warn!(%error, "gc: cannot build a client for issue lookups; clean-up is off");
+            return;
+        }
+    };
+    // Not at once: startup is busy enough, and a restart loop must not turn into
+    // a clean-up loop.
+    let mut next = tokio::time::Instant::now() + settings.interval.min(GC_FIRST_RUN_DELAY);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep_until(next) => {}
+        }
+        next = tokio::time::Instant::now() + settings.interval;
+        let listed_repos: BTreeMap<String, Vec<String>> = shared
+            .registry()
+            .workspaces
+            .iter()
+            .map(|(id, workspace)| {
+                (
+                    id.clone(),
+                    workspace
+                        .repos
+                        .iter()
+                        .map(|repo| repo.url.clone())
+                        .collect(),
+                )
+            })
+            .collect();
+        let collector = Collector {
+            root: &shared.config.workspaces_root,
+            settings,
+            locks: &shared.task_dirs,
+            repos: &shared.repo_cache,
+            listed_repos: &listed_repos,
+            issues: &issues,
+        };
+        let report = tokio::select! {
+            () = shutdown.cancelled() => return,
+            report = collector.collect(SystemTime::now()) => report,
+        };
+        if report.did_anything() {
+            info!(?report, "gc: cycle complete");
+        } else {
+            debug!(in_use = report.in_use, "gc: nothing to clean");
+        }
+    }
+}
+
+const GC_FIRST_RUN_DELAY: Duration = Duration::from_secs(30);
+
+/// Issue states from the server's user API (`GET /api/issues/{id}`), which old
+/// and new servers both have.
+struct ServerIssueStates {
+    client: multica_api::UserClient,
+}
+
+impl ServerIssueStates {
+    fn new(shared: &Shared) -> Result<Self, ApiError> {
+        let client = multica_api::UserClient::new(
+            shared.config.server_url.clone(),
+            Some(shared.token.clone()),
+            &format!("multica-daemon/{}", shared.config.cli_version),
+        )?;
+        Ok(Self { client })
+    }
+}
+
+impl IssueStates for ServerIssueStates {
+    async fn state(&self, workspace_id: &str, issue_id: &str) -> IssueState {
+        let client = self.client.clone().with_workspace(workspace_id);
+        match client.get_issue(issue_id).await {
+            Ok(issue) => {
+                let status = issue["status"].as_str().unwrap_or_default();
+                if !matches!(status, "done" | "cancelled") {
+                    return IssueState::Open;
+                }
+                let updated_at = issue["updated_at"]
+                    .as_str()
+                    .and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok())
+                    .map(SystemTime::from);
+                match updated_at {
+                    Some(updated_at) => IssueState::Closed { updated_at },
+                    None => IssueState::Unknown,
+                }
+            }
+            Err(error) if error.is_not_found() => IssueState::Missing,
+            Err(error) => {
+                debug!(%issue_id, %error, "gc: issue lookup failed");
+                IssueState::Unknown
             }
         }
     }

@@ -209,6 +209,42 @@ impl RepoCache {
         })
     }
 
+    /// Forgets worktrees whose directories are gone (`git worktree prune`) and,
+    /// when `evict` is set and no worktree is left, deletes the clone. Returns the
+    /// bytes freed by a deletion.
+    pub async fn prune_and_maybe_evict(
+        &self,
+        bare: &Path,
+        evict: bool,
+    ) -> Result<Option<u64>, RepoCacheError> {
+        let lock = self.lock_for(bare);
+        let _held = lock.lock().await;
+        if !is_bare_repo(bare) {
+            return Ok(None);
+        }
+        git(Some(bare), ["worktree", "prune"]).await?;
+        if !evict {
+            return Ok(None);
+        }
+        let listing = git(Some(bare), ["worktree", "list", "--porcelain"]).await?;
+        // The first entry is the bare clone itself.
+        let linked = listing
+            .lines()
+            .filter(|line| line.starts_with("worktree "))
+            .count()
+            .saturating_sub(1);
+        if linked > 0 {
+            return Ok(None);
+        }
+        let bytes = crate::disk_usage::size_of(bare);
+        let doomed = bare.to_path_buf();
+        tokio::task::spawn_blocking(move || std::fs::remove_dir_all(&doomed))
+            .await
+            .map_err(|e| RepoCacheError::io(bare, std::io::Error::other(e)))?
+            .map_err(|e| RepoCacheError::io(bare, e))?;
+        Ok(Some(bytes))
+    }
+
     fn lock_for(&self, bare: &Path) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self.locks.lock().unwrap_or_else(PoisonError::into_inner);
         Arc::clone(locks.entry(bare.to_path_buf()).or_default())

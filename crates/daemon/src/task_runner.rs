@@ -14,6 +14,7 @@ use crate::brief::task_prompt;
 use crate::engine::{ActiveTask, RuntimeBinding, Shared};
 use crate::events::{EngineEvent, TaskOutcome};
 use crate::execenv::{self, RepoInfo, SkillFileSpec, SkillSpec, TaskContext, TaskEnvironment};
+use crate::gc::{GcMeta, TaskDirHold};
 use crate::go_duration::format_duration;
 use crate::local_api::TaskGrant;
 use crate::transcript::{Redactor, TranscriptBuilder};
@@ -136,7 +137,16 @@ async fn execute(
     .await;
 
     let context = task_context(task, agent_name);
-    let environment = match prepare_environment(shared, task, runtime, workspace_id, &context).await
+    let (holds, prior_work_dir) = hold_task_dirs(shared, task, workspace_id, stop).await;
+    let environment = match prepare_environment(
+        shared,
+        task,
+        runtime,
+        workspace_id,
+        &context,
+        prior_work_dir,
+    )
+    .await
     {
         Ok(environment) => environment,
         Err(error) => {
@@ -149,6 +159,13 @@ async fn execute(
         }
     };
     info!(work_dir = %environment.work_dir.display(), reused = environment.reused, "environment ready");
+    // Whatever way this task ends, its directory is marked for the collector and
+    // released when this drops.
+    let _in_use = DirInUse {
+        root: environment.root.clone(),
+        meta: GcMeta::for_issue(workspace_id, &task.issue_id, &task.id, SystemTime::now()),
+        _holds: holds,
+    };
     if let Some(session) = &task.prior_session_id {
         info!(session_id = %session, "resuming the prior session");
     }
@@ -314,23 +331,77 @@ fn task_context(task: &AgentTask, agent_name: &str) -> TaskContext {
     }
 }
 
+/// Holds this task's directory, and the prior run's if it is to be reused, so
+/// the collector leaves them alone. A prior directory the collector is deleting
+/// right now is not reused. Returns the holds and the prior work dir to reuse.
+async fn hold_task_dirs(
+    shared: &Shared,
+    task: &AgentTask,
+    workspace_id: &str,
+    stop: &CancellationToken,
+) -> (Vec<TaskDirHold>, Option<PathBuf>) {
+    let workspace_dir = shared.config.workspaces_root.join(workspace_id);
+    let mut holds = Vec::new();
+    let prior = task
+        .prior_work_dir
+        .as_deref()
+        .filter(|dir| !dir.is_empty())
+        .map(PathBuf::from);
+    // Held under the name the collector uses: <root>/<workspace>/<task dir>.
+    let prior = prior.and_then(|work_dir| {
+        let task_dir_name = work_dir.parent()?.file_name()?.to_owned();
+        let hold = shared
+            .task_dirs
+            .try_hold(&workspace_dir.join(task_dir_name))?;
+        holds.push(hold);
+        Some(work_dir)
+    });
+    let own = workspace_dir.join(execenv::short_id(&task.id));
+    if !holds.iter().any(|hold| hold.dir() == own) {
+        // Only the collector holds a fresh task's directory, and only briefly.
+        loop {
+            if let Some(hold) = shared.task_dirs.try_hold(&own) {
+                holds.push(hold);
+                break;
+            }
+            tokio::select! {
+                () = stop.cancelled() => break,
+                () = tokio::time::sleep(Duration::from_millis(50)) => {}
+            }
+        }
+    }
+    (holds, prior)
+}
+
+/// Marks a task directory as finished (for the collector) and releases it.
+struct DirInUse {
+    root: PathBuf,
+    meta: GcMeta,
+    _holds: Vec<TaskDirHold>,
+}
+
+impl Drop for DirInUse {
+    fn drop(&mut self) {
+        self.meta.completed_at = chrono::Utc::now();
+        if let Err(error) = self.meta.write(&self.root) {
+            warn!(dir = %self.root.display(), %error, "could not record the task's end for clean-up");
+        }
+    }
+}
+
 async fn prepare_environment(
     shared: &Shared,
     task: &AgentTask,
     runtime: &RuntimeBinding,
     workspace_id: &str,
     context: &TaskContext,
+    prior: Option<PathBuf>,
 ) -> Result<TaskEnvironment, String> {
     let root = shared.config.workspaces_root.clone();
     let workspace_id = workspace_id.to_owned();
     let task_id = task.id.clone();
     let provider = runtime.provider;
     let context = context.clone();
-    let prior = task
-        .prior_work_dir
-        .clone()
-        .filter(|dir| !dir.is_empty())
-        .map(PathBuf::from);
     tokio::task::spawn_blocking(move || {
         execenv::prepare(
             &root,

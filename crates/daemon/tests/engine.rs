@@ -27,6 +27,22 @@ async fn a_task_is_started_streamed_and_completed_in_order() {
     assert!(work_dir.join("CLAUDE.md").is_file());
     assert!(work_dir.join(".agent_context/issue_context.md").is_file());
     assert!(work_dir.starts_with(harness.config.workspaces_root.join(&harness.workspace_id)));
+    // When the task ends, its directory is marked for the collector.
+    let task_dir = work_dir.parent().expect("task dir");
+    let deadline = tokio::time::Instant::now() + support::WAIT;
+    let meta = loop {
+        if let Some(meta) = multica_daemon::gc::GcMeta::read(task_dir) {
+            break meta;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no .gc_meta.json");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(
+        (meta.kind.as_str(), meta.task_id.as_str()),
+        ("issue", task.id.as_str())
+    );
+    assert_eq!(meta.workspace_id, harness.workspace_id);
+    assert!(!meta.issue_id.is_empty());
 
     // The server saw the lifecycle in the order it expects.
     let requests = harness.task_requests(&task.id);

@@ -168,6 +168,7 @@ impl Harness {
             }],
             multica_cli: multica,
             config_file,
+            gc: multica_daemon::gc::GcSettings::default(),
         };
         Self {
             server,
