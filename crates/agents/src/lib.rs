@@ -10,10 +10,11 @@
 //! - a stop reaches every process the agent started (SIGINT, SIGTERM, then SIGKILL
 //!   to the group), and whatever is left when the agent exits is ended too.
 //!
-//! Only Claude Code is driven for now; Codex, OpenCode and ACP agents fit the same
+//! Claude Code and Codex are driven now; OpenCode and ACP agents fit the same
 //! [`AgentBackend`] trait and the shared supervision in `supervisor`.
 
 mod claude;
+mod codex;
 mod error;
 mod event;
 mod lines;
@@ -24,6 +25,7 @@ mod supervisor;
 mod version;
 
 pub use claude::{ClaudeBackend, ClaudeStreamParser, ControlRequest, ParsedLine};
+pub use codex::CodexBackend;
 pub use error::AgentError;
 pub use event::{AgentEvent, LogLevel};
 pub use lines::{Line, LineSplitter, MAX_LINE_BYTES};
@@ -50,5 +52,6 @@ pub trait AgentBackend: Send + Sync + std::fmt::Debug {
 pub fn backend(provider: Provider) -> Box<dyn AgentBackend> {
     match provider {
         Provider::Claude => Box::new(ClaudeBackend),
+        Provider::Codex => Box::new(CodexBackend),
     }
 }

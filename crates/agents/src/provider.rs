@@ -6,23 +6,26 @@ use std::str::FromStr;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Provider {
     Claude,
+    Codex,
 }
 
 impl Provider {
     pub fn all() -> &'static [Provider] {
-        &[Provider::Claude]
+        &[Provider::Claude, Provider::Codex]
     }
 
     /// The key the server knows the provider by.
     pub fn as_str(self) -> &'static str {
         match self {
             Provider::Claude => "claude",
+            Provider::Codex => "codex",
         }
     }
 
     pub fn display_name(self) -> &'static str {
         match self {
             Provider::Claude => "Claude",
+            Provider::Codex => "Codex",
         }
     }
 
@@ -30,6 +33,7 @@ impl Provider {
     pub fn default_executable(self) -> &'static str {
         match self {
             Provider::Claude => "claude",
+            Provider::Codex => "codex",
         }
     }
 
@@ -37,6 +41,7 @@ impl Provider {
     pub fn env_prefix(self) -> &'static str {
         match self {
             Provider::Claude => "CLAUDE",
+            Provider::Codex => "CODEX",
         }
     }
 }
@@ -86,7 +91,7 @@ mod tests {
         let unknown = "gemini".parse::<Provider>().expect_err("unknown provider");
         assert_eq!(
             unknown.to_string(),
-            "unknown agent provider \"gemini\" (known: claude)"
+            "unknown agent provider \"gemini\" (known: claude, codex)"
         );
     }
 

@@ -56,6 +56,8 @@ pub(crate) struct Reaction {
     /// The CLI has delivered its final message: close its stdin, and expect it to
     /// exit soon.
     pub(crate) finished: bool,
+    /// The CLI's start-up handshake is over (see [`Launch::handshake_timeout`]).
+    pub(crate) ready: bool,
 }
 
 /// How a CLI's stdout is read: one message per line.
@@ -90,6 +92,10 @@ pub(crate) struct Launch<P> {
     /// See [`RunSpec::idle_timeout`](crate::RunSpec::idle_timeout).
     pub(crate) idle_timeout: Option<Duration>,
     pub(crate) kill_grace: KillGrace,
+    /// For CLIs with a start-up handshake: stop the run if no reaction reported
+    /// `ready` within this long (a CLI that never answers would otherwise be
+    /// caught only by the idle watchdog, much later).
+    pub(crate) handshake_timeout: Option<Duration>,
 }
 
 /// When the CLI last printed anything, on stdout or stderr.
@@ -127,6 +133,8 @@ pub(crate) enum StopCause {
     Idle(Duration),
     /// It had delivered its final message but did not exit.
     LingeredAfterFinish,
+    /// Its start-up handshake did not finish within this long.
+    Handshake(Duration),
 }
 
 /// A run that has ended, with all its output read.
@@ -167,6 +175,7 @@ where
         timeout,
         idle_timeout,
         kill_grace,
+        handshake_timeout,
     } = launch;
     command
         .stdin(std::process::Stdio::piped())
@@ -190,6 +199,7 @@ where
         let _ = stdin_tx.send(StdinCommand::Write(line));
     }
     let finished = CancellationToken::new();
+    let ready = CancellationToken::new();
     let stop_reading = CancellationToken::new();
 
     if let Some(stdin) = child.stdin.take() {
@@ -200,8 +210,11 @@ where
         protocol,
         EventSink::new(events_tx.clone()),
         stdin_tx,
-        finished.clone(),
-        stop_reading.clone(),
+        ReaderSignals {
+            finished: finished.clone(),
+            ready: ready.clone(),
+            stop: stop_reading.clone(),
+        },
         Arc::clone(&activity),
     ));
     let stderr_reader = tokio::spawn(read_stderr(
@@ -216,9 +229,14 @@ where
             timeout,
             idle_timeout,
             kill_grace,
+            handshake_timeout,
         };
-        let (exit, stopped) =
-            wait_for_exit(&mut child, pid, &cancel, &finished, limits, &activity).await;
+        let signals = Signals {
+            cancel: &cancel,
+            finished: &finished,
+            ready: &ready,
+        };
+        let (exit, stopped) = wait_for_exit(&mut child, pid, signals, limits, &activity).await;
         if let Some(cause) = stopped {
             info!(agent, pid, ?cause, "agent stopped");
         }
@@ -277,6 +295,24 @@ struct Limits {
     timeout: Duration,
     idle_timeout: Option<Duration>,
     kill_grace: KillGrace,
+    handshake_timeout: Option<Duration>,
+}
+
+/// What the stdout reader signals (`finished`, `ready`) and is told (`stop`:
+/// give up waiting for more output).
+#[derive(Debug, Default)]
+struct ReaderSignals {
+    finished: CancellationToken,
+    ready: CancellationToken,
+    stop: CancellationToken,
+}
+
+/// What the readers and the caller tell the waiter.
+#[derive(Debug, Clone, Copy)]
+struct Signals<'a> {
+    cancel: &'a CancellationToken,
+    finished: &'a CancellationToken,
+    ready: &'a CancellationToken,
 }
 
 /// Waits until the CLI exits, stopping it first when the run is cancelled, times
@@ -284,11 +320,15 @@ struct Limits {
 async fn wait_for_exit(
     child: &mut tokio::process::Child,
     pgid: Option<u32>,
-    cancel: &CancellationToken,
-    finished: &CancellationToken,
+    signals: Signals<'_>,
     limits: Limits,
     activity: &Activity,
 ) -> (Option<ExitStatus>, Option<StopCause>) {
+    let Signals {
+        cancel,
+        finished,
+        ready,
+    } = signals;
     const NEVER: Duration = Duration::from_secs(365 * 24 * 3600);
     let deadline = tokio::time::sleep(limits.timeout);
     tokio::pin!(deadline);
@@ -296,6 +336,8 @@ async fn wait_for_exit(
     tokio::pin!(linger);
     let idle_check = tokio::time::sleep(limits.idle_timeout.unwrap_or(NEVER));
     tokio::pin!(idle_check);
+    let handshake = tokio::time::sleep(limits.handshake_timeout.unwrap_or(NEVER));
+    tokio::pin!(handshake);
     let mut finish_seen = false;
     let cause = loop {
         tokio::select! {
@@ -316,6 +358,9 @@ async fn wait_for_exit(
                 linger.as_mut().reset(tokio::time::Instant::now() + EXIT_GRACE_AFTER_FINISH);
             }
             () = &mut linger, if finish_seen => break StopCause::LingeredAfterFinish,
+            () = &mut handshake, if limits.handshake_timeout.is_some() && !ready.is_cancelled() && !finish_seen => {
+                break StopCause::Handshake(limits.handshake_timeout.unwrap_or(NEVER));
+            }
         }
     };
     (
@@ -376,10 +421,14 @@ async fn read_stdout<P: OutputProtocol>(
     mut protocol: P,
     mut events: EventSink,
     stdin: mpsc::UnboundedSender<StdinCommand>,
-    finished: CancellationToken,
-    stop: CancellationToken,
+    signals: ReaderSignals,
     activity: Arc<Activity>,
 ) -> P {
+    let ReaderSignals {
+        finished,
+        ready,
+        stop,
+    } = signals;
     let Some(mut stdout) = stdout else {
         return protocol;
     };
@@ -416,6 +465,9 @@ async fn read_stdout<P: OutputProtocol>(
             };
             for reply in reaction.replies {
                 let _ = stdin.send(StdinCommand::Write(reply));
+            }
+            if reaction.ready {
+                ready.cancel();
             }
             if reaction.finished {
                 let _ = stdin.send(StdinCommand::Close);
@@ -508,8 +560,7 @@ mod tests {
             self.lines.push(text.clone());
             Reaction {
                 events: vec![AgentEvent::Text(text)],
-                replies: Vec::new(),
-                finished: false,
+                ..Reaction::default()
             }
         }
     }
@@ -533,8 +584,7 @@ mod tests {
             Echo::default(),
             EventSink::new(sender),
             stdin,
-            CancellationToken::new(),
-            CancellationToken::new(),
+            ReaderSignals::default(),
             Activity::new(Instant::now()),
         ));
         let mut received = 0;
@@ -561,8 +611,7 @@ mod tests {
             Echo::default(),
             EventSink::new(sender),
             stdin,
-            CancellationToken::new(),
-            CancellationToken::new(),
+            ReaderSignals::default(),
             Activity::new(Instant::now()),
         )
         .await;

@@ -9,32 +9,23 @@ use std::process::Stdio;
 
 use fake_model_api::{FakeModelApi, Scenario};
 use multica_api::wire::TaskStatus;
-use multica_daemon::cli_config::CliConfig;
-use multica_dev_server::{
-    DevServer, DevServerConfig, NewAgent, NewComment, NewIssue, NewWorkspace,
-};
+use multica_dev_server::{NewAgent, NewComment, NewIssue};
 
 const FINAL_TEXT: &str = "Checked the CLI: it works.";
 
 mod support;
 
-use support::{Daemon, WAIT, free_port, real_claude, running_as_root, wait_for_end};
+use support::{
+    Daemon, LoggedInMachine, WAIT, free_port, real_claude, running_as_root, wait_for_end,
+};
 
 #[tokio::test]
 async fn claude_code_runs_a_task_end_to_end_and_resumes_its_session() {
     let claude = real_claude();
-    let server = DevServer::start(DevServerConfig::default())
-        .await
-        .expect("dev server");
+    let machine = LoggedInMachine::new("End to end").await;
+    let (server, home) = (&machine.server, &machine.home);
     let admin = server.admin();
-    let user = admin.create_user("E2E", "e2e@example.com");
-    let workspace = admin
-        .create_workspace(NewWorkspace {
-            name: "End to end".into(),
-            member_user_ids: vec![user.id.clone()],
-            ..NewWorkspace::default()
-        })
-        .expect("workspace");
+    let workspace_id = machine.workspace_id.clone();
     let model_api = FakeModelApi::start(Scenario::ToolThenAnswer {
         command: "multica --version && echo \"$MULTICA_CLI\"".into(),
         final_text: FINAL_TEXT.into(),
@@ -42,18 +33,6 @@ async fn claude_code_runs_a_task_end_to_end_and_resumes_its_session() {
     .await
     .expect("fake model API");
 
-    let home = tempfile::tempdir().expect("home");
-    // Configured the way the Go CLI leaves it: token, server and watched workspaces
-    // in ~/.multica/config.json, nothing on the command line or in the environment.
-    let mut config = CliConfig {
-        server_url: server.base_url(),
-        token: user.token.clone(),
-        ..CliConfig::default()
-    };
-    config.watch(&workspace.id, &workspace.name);
-    config
-        .save(&home.path().join(".multica/config.json"))
-        .expect("config");
     // A stale `multica` first on the PATH must not be what the agent runs.
     let decoy_dir = home.path().join("decoy-bin");
     std::fs::create_dir_all(&decoy_dir).expect("decoy dir");
@@ -135,7 +114,7 @@ async fn claude_code_runs_a_task_end_to_end_and_resumes_its_session() {
 
     let agent = admin
         .create_agent(NewAgent {
-            workspace_id: workspace.id.clone(),
+            workspace_id: workspace_id.clone(),
             runtime_id: runtime.id.clone(),
             name: "Claude E2E".into(),
             instructions: "Follow the brief.".into(),
@@ -144,7 +123,7 @@ async fn claude_code_runs_a_task_end_to_end_and_resumes_its_session() {
         .expect("agent");
     let issue = admin
         .create_issue(NewIssue {
-            workspace_id: workspace.id.clone(),
+            workspace_id: workspace_id.clone(),
             title: "Check that the multica CLI is reachable".into(),
             ..NewIssue::default()
         })
@@ -153,7 +132,7 @@ async fn claude_code_runs_a_task_end_to_end_and_resumes_its_session() {
         .assign_issue(&issue.id, Some(&agent.id))
         .expect("assign")
         .expect("task enqueued");
-    let first = wait_for_end(&server, &first.id).await;
+    let first = wait_for_end(server, &first.id).await;
     assert_eq!(
         first.status,
         TaskStatus::Completed,
@@ -212,7 +191,7 @@ async fn claude_code_runs_a_task_end_to_end_and_resumes_its_session() {
     assert!(!session_id.is_empty());
     let work_dir = PathBuf::from(first.work_dir.clone().expect("work dir"));
     assert!(work_dir.join("CLAUDE.md").is_file());
-    assert!(work_dir.starts_with(workspaces_root.join(&workspace.id)));
+    assert!(work_dir.starts_with(workspaces_root.join(&workspace_id)));
 
     // A comment on the issue starts a second task: same work dir, same session.
     admin
@@ -234,7 +213,7 @@ async fn claude_code_runs_a_task_end_to_end_and_resumes_its_session() {
         })
         .await
         .expect("second task");
-    let second = wait_for_end(&server, &second_id).await;
+    let second = wait_for_end(server, &second_id).await;
     assert_eq!(
         second.status,
         TaskStatus::Completed,

@@ -65,6 +65,9 @@ pub struct DaemonConfig {
     pub config_file: PathBuf,
     /// Clean-up of old task directories and cached clones.
     pub gc: GcSettings,
+    /// The user's Codex home (`$CODEX_HOME`, else `~/.codex`): each Codex task's
+    /// own home is seeded from it.
+    pub codex_home: Option<PathBuf>,
 }
 
 /// Values given on the command line; `None` falls through to env, file, default.
@@ -304,6 +307,10 @@ impl DaemonConfig {
         };
 
         let gc = crate::gc::settings_from_env(|name| env.var(name))?;
+        let codex_home = env
+            .var("CODEX_HOME")
+            .map(PathBuf::from)
+            .or_else(|| home.as_ref().map(|home| home.join(".codex")));
 
         let agents = Provider::all()
             .iter()
@@ -344,6 +351,7 @@ impl DaemonConfig {
             multica_cli,
             config_file,
             gc,
+            codex_home,
         })
     }
 }

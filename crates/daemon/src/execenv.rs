@@ -194,15 +194,78 @@ fn write_context_files(
 pub fn brief_file_name(provider: Provider) -> &'static str {
     match provider {
         Provider::Claude => "CLAUDE.md",
-        #[allow(unreachable_patterns, reason = "providers arrive with later backends")]
         _ => "AGENTS.md",
     }
+}
+
+/// The per-task `CODEX_HOME`, beside the work dir: `<task root>/codex-home`.
+pub fn codex_home_of(work_dir: &Path) -> PathBuf {
+    work_dir.parent().unwrap_or(work_dir).join(CODEX_HOME_DIR)
+}
+
+const CODEX_HOME_DIR: &str = "codex-home";
+
+/// Files of the user's Codex home shared with every task by a symlink (a login
+/// refreshed by one task is seen by all), and files copied (a task may change its
+/// copy without touching the user's).
+const CODEX_LINKED_FILES: &[&str] = &["auth.json"];
+const CODEX_COPIED_FILES: &[&str] = &["config.toml", "config.json", "instructions.md", "AGENTS.md"];
+
+/// Seeds the task's own `CODEX_HOME` from the user's (`user_home`, normally
+/// `$CODEX_HOME` or `~/.codex`): Codex keeps its sessions there, so a task's
+/// threads stay with its directory and a later task of the same issue can resume
+/// them. Returns the directory. Blocking.
+pub fn prepare_codex_home(
+    work_dir: &Path,
+    user_home: Option<&Path>,
+) -> Result<PathBuf, ExecEnvError> {
+    let home = codex_home_of(work_dir);
+    fs::create_dir_all(&home).map_err(io_error(&home))?;
+    let Some(user_home) = user_home.filter(|dir| dir.is_dir()) else {
+        return Ok(home);
+    };
+    for name in CODEX_LINKED_FILES {
+        let source = user_home.join(name);
+        let target = home.join(name);
+        if !source.is_file() {
+            continue;
+        }
+        if target.symlink_metadata().is_ok() {
+            fs::remove_file(&target).map_err(io_error(&target))?;
+        }
+        link_or_copy(&source, &target)?;
+    }
+    for name in CODEX_COPIED_FILES {
+        let source = user_home.join(name);
+        if source.is_file() {
+            let target = home.join(name);
+            if target.is_symlink() {
+                fs::remove_file(&target).map_err(io_error(&target))?;
+            }
+            fs::copy(&source, &target).map_err(io_error(&target))?;
+        }
+    }
+    Ok(home)
+}
+
+#[cfg(unix)]
+fn link_or_copy(source: &Path, target: &Path) -> Result<(), ExecEnvError> {
+    std::os::unix::fs::symlink(source, target).map_err(io_error(target))
+}
+
+#[cfg(not(unix))]
+fn link_or_copy(source: &Path, target: &Path) -> Result<(), ExecEnvError> {
+    // Symlinks need privileges on Windows; a copy logs in just as well.
+    fs::copy(source, target)
+        .map(|_| ())
+        .map_err(io_error(target))
 }
 
 /// Where each CLI discovers skills by itself.
 fn skills_dir(work_dir: &Path, provider: Provider) -> PathBuf {
     match provider {
         Provider::Claude => work_dir.join(".claude").join("skills"),
+        Provider::Codex => codex_home_of(work_dir).join("skills"),
         #[allow(unreachable_patterns, reason = "providers arrive with later backends")]
         _ => work_dir.join(".agent_context").join("skills"),
     }
@@ -508,6 +571,62 @@ mod tests {
             fs::read_dir(outside.path()).expect("read").next().is_none(),
             "nothing written through the link"
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn codex_gets_its_own_home_seeded_from_the_users() {
+        let root = tempfile::tempdir().expect("root");
+        let user = tempfile::tempdir().expect("user codex home");
+        fs::write(user.path().join("auth.json"), "{\"token\":\"t\"}").expect("write");
+        fs::write(user.path().join("config.toml"), "model = \"o3\"\n").expect("write");
+        fs::create_dir_all(user.path().join("sessions")).expect("mkdir");
+        let mut context = context();
+        context.skills = vec![SkillSpec {
+            name: "Code Review".into(),
+            content: "# review".into(),
+            files: vec![],
+        }];
+        let env = prepare(
+            root.path(),
+            "ws",
+            "codex123",
+            Provider::Codex,
+            &context,
+            None,
+        )
+        .expect("prepared");
+        assert!(
+            env.work_dir.join("AGENTS.md").is_file(),
+            "Codex reads AGENTS.md"
+        );
+        assert!(!env.work_dir.join("CLAUDE.md").exists());
+        let home = prepare_codex_home(&env.work_dir, Some(user.path())).expect("codex home");
+        assert_eq!(home, env.root.join("codex-home"));
+        assert!(home.join("auth.json").is_symlink(), "the login is shared");
+        assert!(
+            !home.join("config.toml").is_symlink(),
+            "the config is a copy"
+        );
+        assert_eq!(
+            fs::read_to_string(home.join("config.toml")).expect("read"),
+            "model = \"o3\"\n"
+        );
+        assert!(
+            !home.join("sessions").exists(),
+            "the user's sessions stay theirs"
+        );
+        assert!(
+            home.join("skills")
+                .join("code-review")
+                .join("SKILL.md")
+                .is_file()
+        );
+        // Again (a reused directory): refreshed, not failed.
+        prepare_codex_home(&env.work_dir, Some(user.path())).expect("again");
+        // No user home: an empty one.
+        let bare = prepare_codex_home(&env.work_dir, None).expect("without a user home");
+        assert!(bare.is_dir());
     }
 
     #[test]

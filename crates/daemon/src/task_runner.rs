@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use multica_agents::{AgentEvent, AgentRun, RunOutcome, RunSpec, RunStatus};
+use multica_agents::{AgentEvent, AgentRun, Provider, RunOutcome, RunSpec, RunStatus};
 use multica_api::ApiError;
 use multica_api::wire::{AgentTask, CompleteRequest, TaskMessage, TaskStatus};
 use tokio_util::sync::CancellationToken;
@@ -182,6 +182,25 @@ async fn execute(
             .map_or_else(|| environment.root.clone(), Path::to_path_buf),
     });
     let mut env = task_env(shared, task, workspace_id, agent_name);
+    if runtime.provider == Provider::Codex {
+        let work_dir = environment.work_dir.clone();
+        let user_home = shared.config.codex_home.clone();
+        let prepared = tokio::task::spawn_blocking(move || {
+            execenv::prepare_codex_home(&work_dir, user_home.as_deref())
+        })
+        .await;
+        let prepared = match prepared {
+            Ok(result) => result.map_err(|error| error.to_string()),
+            Err(error) => Err(error.to_string()),
+        };
+        match prepared {
+            Ok(codex_home) => env.push(("CODEX_HOME".to_owned(), codex_home.display().to_string())),
+            Err(error) => {
+                return report_failure(shared, &task.id, format!("prepare CODEX_HOME: {error}"))
+                    .await;
+            }
+        }
+    }
     env.push((
         "MULTICA_LOCAL_API_TOKEN".to_owned(),
         local_api_grant.token().expose().to_owned(),

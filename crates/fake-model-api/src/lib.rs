@@ -2,12 +2,13 @@
 //! tests: they make real requests, run real tools, and print their real event
 //! streams, while the answers come from a [`Scenario`].
 //!
-//! One module per wire dialect. Only Anthropic Messages (Claude Code) is served now;
-//! the OpenAI Responses (Codex) and chat-completions (OpenCode) dialects fit beside
-//! it: each reads a [`script::Conversation`] from its requests and renders the
-//! dialect-neutral [`script::Reply`].
+//! One module per wire dialect: Anthropic Messages (Claude Code) and OpenAI
+//! Responses (Codex); chat completions (OpenCode) fits beside them. Each reads a
+//! [`script::Conversation`] from its requests and renders the dialect-neutral
+//! [`script::Reply`].
 
 mod anthropic;
+mod openai_responses;
 mod script;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -78,6 +79,11 @@ impl RecordedRequest {
     /// A conversation turn (`POST …/v1/messages`), not a probe or a token count.
     pub fn is_messages(&self) -> bool {
         self.method == "POST" && self.path.ends_with("/v1/messages")
+    }
+
+    /// A Responses API turn (`POST …/v1/responses`), as Codex sends them.
+    pub fn is_responses(&self) -> bool {
+        self.method == "POST" && self.path.ends_with("/v1/responses")
     }
 
     /// The model the request asked for, if it names one.
@@ -171,6 +177,22 @@ impl FakeModelApi {
         .collect()
     }
 
+    /// A Codex `config.toml` that makes `model` come from this server (the API key
+    /// is read from `FAKE_API_KEY`, see [`Self::codex_env`]).
+    pub fn codex_config(&self, model: &str) -> String {
+        format!(
+            "model = \"{model}\"\nmodel_provider = \"fake\"\n\n[model_providers.fake]\n\
+             name = \"fake\"\nbase_url = \"{}/v1\"\nwire_api = \"responses\"\n\
+             env_key = \"FAKE_API_KEY\"\n",
+            self.base_url()
+        )
+    }
+
+    /// The environment [`Self::codex_config`] expects.
+    pub fn codex_env(&self) -> Vec<(String, String)> {
+        vec![("FAKE_API_KEY".to_owned(), "test".to_owned())]
+    }
+
     /// Stops serving, ends hanging answers, and waits for the server to finish.
     pub async fn shutdown(mut self) {
         self.shared.shutdown.cancel();
@@ -224,7 +246,49 @@ async fn handle(
     if path.ends_with("/v1/messages") {
         return anthropic_messages(&shared, &body);
     }
+    if path.ends_with("/v1/responses") {
+        return openai_responses(&shared, &body);
+    }
     not_found()
+}
+
+fn openai_responses(shared: &Shared, body: &Value) -> Response {
+    let conversation = openai_responses::conversation(body);
+    let id = openai_responses::response_id(&conversation);
+    let model = openai_responses::model(body);
+    match shared.scenario.reply(&conversation) {
+        script::Reply::Error { status, body } => error_response(status, body),
+        script::Reply::Hang => hanging_stream(shared, vec![openai_responses::created(&id, &model)]),
+        script::Reply::Turn { blocks, .. } => {
+            let events = openai_responses::stream_events(&id, &model, &blocks);
+            let stream = futures::stream::iter(events).map(Ok::<_, std::convert::Infallible>);
+            sse_response(Body::from_stream(stream))
+        }
+    }
+}
+
+fn error_response(status: u16, body: String) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let content_type = if serde_json::from_str::<Value>(&body).is_ok() {
+        "application/json"
+    } else {
+        "text/plain; charset=utf-8"
+    };
+    (status, [(header::CONTENT_TYPE, content_type)], body).into_response()
+}
+
+/// Sends `start`, then nothing more while the server runs; ends (unfinished) at
+/// shutdown so that graceful shutdown does not wait forever.
+fn hanging_stream(shared: &Shared, start: Vec<Bytes>) -> Response {
+    let stop = shared.shutdown.clone();
+    let hanging = futures::stream::once(async move {
+        stop.cancelled_owned().await;
+        Bytes::new()
+    });
+    let stream = futures::stream::iter(start)
+        .chain(hanging)
+        .map(Ok::<_, std::convert::Infallible>);
+    sse_response(Body::from_stream(stream))
 }
 
 fn anthropic_messages(shared: &Shared, body: &Value) -> Response {
@@ -232,29 +296,11 @@ fn anthropic_messages(shared: &Shared, body: &Value) -> Response {
     let id = anthropic::message_id(&conversation);
     let model = anthropic::model(body);
     match shared.scenario.reply(&conversation) {
-        script::Reply::Error { status, body } => {
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            let content_type = if serde_json::from_str::<Value>(&body).is_ok() {
-                "application/json"
-            } else {
-                "text/plain; charset=utf-8"
-            };
-            (status, [(header::CONTENT_TYPE, content_type)], body).into_response()
-        }
-        script::Reply::Hang => {
-            let start = [anthropic::message_start(&id, &model), anthropic::ping()];
-            let stop = shared.shutdown.clone();
-            // Never finishes while the server runs; ends (unfinished) at shutdown so
-            // that graceful shutdown does not wait forever.
-            let hanging = futures::stream::once(async move {
-                stop.cancelled_owned().await;
-                Bytes::new()
-            });
-            let stream = futures::stream::iter(start)
-                .chain(hanging)
-                .map(Ok::<_, std::convert::Infallible>);
-            sse_response(Body::from_stream(stream))
-        }
+        script::Reply::Error { status, body } => error_response(status, body),
+        script::Reply::Hang => hanging_stream(
+            shared,
+            vec![anthropic::message_start(&id, &model), anthropic::ping()],
+        ),
         script::Reply::Turn { blocks, stop } if anthropic::wants_stream(body) => {
             let events = anthropic::stream_events(&id, &model, &blocks, stop);
             let stream = futures::stream::iter(events).map(Ok::<_, std::convert::Infallible>);

@@ -78,6 +78,7 @@ impl AgentBackend for ClaudeBackend {
             timeout: spec.timeout,
             idle_timeout: spec.idle_timeout,
             kill_grace: spec.kill_grace,
+            handshake_timeout: None,
         };
         supervisor::start(launch, cancel, move |ended| outcome(ended, resumed))
     }
@@ -129,6 +130,7 @@ impl OutputProtocol for ClaudeStreamParser {
                 .into_iter()
                 .collect(),
             finished: parsed.finished,
+            ready: true,
         }
     }
 }

@@ -33,6 +33,22 @@ pub(crate) fn real_claude() -> PathBuf {
     path
 }
 
+/// The real Codex CLI: `$MULTICA_TEST_CODEX`, or the one
+/// `scripts/install-agent-clis.sh` installs. Missing is a failure, not a skip.
+pub(crate) fn real_codex() -> PathBuf {
+    if let Some(path) = std::env::var_os("MULTICA_TEST_CODEX") {
+        return PathBuf::from(path);
+    }
+    let path = repo_root().join(".tools/agent-clis/node_modules/.bin/codex");
+    assert!(
+        path.exists(),
+        "the real Codex CLI is not installed at {}: run scripts/install-agent-clis.sh \
+         (or set MULTICA_TEST_CODEX to a codex executable)",
+        path.display()
+    );
+    path
+}
+
 /// A throw-away HOME and work directory for one real-CLI run.
 #[derive(Debug)]
 pub(crate) struct Sandbox {
@@ -56,6 +72,23 @@ impl Sandbox {
         env.push(("HOME".into(), self.home.path().display().to_string()));
         env.push(("IS_SANDBOX".into(), "1".into()));
         env
+    }
+
+    /// A Codex run offline against `api`, with `CODEX_HOME` in the sandbox's HOME
+    /// (so a second spec from the same sandbox can resume the first's thread).
+    pub(crate) fn codex_spec(&self, api: &FakeModelApi, prompt: &str) -> RunSpec {
+        let codex_home = self.home.path().join("codex-home");
+        std::fs::create_dir_all(&codex_home).expect("codex home");
+        std::fs::write(codex_home.join("config.toml"), api.codex_config("gpt-test"))
+            .expect("codex config");
+        let mut env = api.codex_env();
+        env.push(("HOME".into(), self.home.path().display().to_string()));
+        env.push(("CODEX_HOME".into(), codex_home.display().to_string()));
+        RunSpec {
+            executable: real_codex(),
+            env,
+            ..self.spec(api, prompt)
+        }
     }
 
     pub(crate) fn spec(&self, api: &FakeModelApi, prompt: &str) -> RunSpec {

@@ -5,7 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use multica_dev_server::{DevServer, TaskView};
+use multica_daemon::cli_config::CliConfig;
+use multica_dev_server::{DevServer, DevServerConfig, NewWorkspace, TaskView};
 
 pub(crate) const WAIT: Duration = Duration::from_secs(120);
 
@@ -24,6 +25,60 @@ pub(crate) fn real_claude() -> PathBuf {
         path.display()
     );
     path
+}
+
+pub(crate) fn real_codex() -> PathBuf {
+    if let Some(path) = std::env::var_os("MULTICA_TEST_CODEX") {
+        return PathBuf::from(path);
+    }
+    let path = repo_root().join(".tools/agent-clis/node_modules/.bin/codex");
+    assert!(
+        path.exists(),
+        "the real Codex CLI is not installed at {}: run scripts/install-agent-clis.sh (scripts/test.sh does)",
+        path.display()
+    );
+    path
+}
+
+/// A dev server with a user and a workspace, and a HOME whose
+/// `~/.multica/config.json` is configured the way the Go CLI leaves it: token,
+/// server and watched workspace, nothing on the command line or in the environment.
+pub(crate) struct LoggedInMachine {
+    pub(crate) server: DevServer,
+    pub(crate) workspace_id: String,
+    pub(crate) home: tempfile::TempDir,
+}
+
+impl LoggedInMachine {
+    pub(crate) async fn new(workspace_name: &str) -> Self {
+        let server = DevServer::start(DevServerConfig::default())
+            .await
+            .expect("dev server");
+        let admin = server.admin();
+        let user = admin.create_user("E2E", "e2e@example.com");
+        let workspace = admin
+            .create_workspace(NewWorkspace {
+                name: workspace_name.into(),
+                member_user_ids: vec![user.id.clone()],
+                ..NewWorkspace::default()
+            })
+            .expect("workspace");
+        let home = tempfile::tempdir().expect("home");
+        let mut config = CliConfig {
+            server_url: server.base_url(),
+            token: user.token,
+            ..CliConfig::default()
+        };
+        config.watch(&workspace.id, &workspace.name);
+        config
+            .save(&home.path().join(".multica/config.json"))
+            .expect("config");
+        Self {
+            server,
+            workspace_id: workspace.id,
+            home,
+        }
+    }
 }
 
 pub(crate) fn free_port() -> u16 {

@@ -169,6 +169,7 @@ impl Harness {
             multica_cli: multica,
             config_file,
             gc: multica_daemon::gc::GcSettings::default(),
+            codex_home: None,
         };
         Self {
             server,
