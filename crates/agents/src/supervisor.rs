@@ -25,7 +25,7 @@ use crate::process::{
 };
 use crate::{
     AgentError, AgentEvent, AgentRun, EVENT_BUFFER, KillGrace, LogLevel, OutcomeReceiver,
-    RunOutcome,
+    RunOutcome, RunSpec, RunStatus,
 };
 
 /// How much of the end of stderr is kept to explain a failure.
@@ -153,6 +153,70 @@ pub(crate) struct Ended<P> {
 enum StdinCommand {
     Write(String),
     Close,
+}
+
+/// The CLI's command, in the run's work dir with the run's environment; the
+/// backend adds its arguments.
+pub(crate) fn command_for(agent: &'static str, spec: &RunSpec) -> Result<Command, AgentError> {
+    if !spec.cwd.is_dir() {
+        return Err(AgentError::MissingWorkDir {
+            path: spec.cwd.clone(),
+        });
+    }
+    let mut command = Command::new(&spec.executable);
+    command
+        .current_dir(&spec.cwd)
+        .envs(spec.env.iter().map(|(key, value)| (key, value)));
+    info!(
+        agent,
+        cwd = %spec.cwd.display(),
+        model = ?spec.model,
+        resume = ?spec.resume_session_id,
+        "starting the agent"
+    );
+    Ok(command)
+}
+
+/// How a run that the supervisor stopped ended, in words naming `agent`; `None`
+/// when the CLI ended by itself (or lingered after its final message), so its
+/// own output decides.
+pub(crate) fn stopped_outcome(
+    agent: &str,
+    stopped: Option<StopCause>,
+    timeout: Duration,
+    stderr_tail: &str,
+) -> Option<(RunStatus, String)> {
+    let human = |d: Duration| humantime::format_duration(d).to_string();
+    Some(match stopped? {
+        StopCause::TimedOut => (
+            RunStatus::TimedOut,
+            format!("{agent} timed out after {}", human(timeout)),
+        ),
+        StopCause::Idle(quiet) => (
+            RunStatus::TimedOut,
+            format!(
+                "{agent} printed nothing for {} and was stopped as stuck (MULTICA_AGENT_IDLE_TIMEOUT)",
+                human(quiet)
+            ),
+        ),
+        StopCause::Handshake(limit) => {
+            let message = format!("{agent} did not get ready within {}", human(limit));
+            let stderr = stderr_tail.trim();
+            (
+                RunStatus::Failed,
+                if stderr.is_empty() {
+                    message
+                } else {
+                    format!("{message}: {stderr}")
+                },
+            )
+        }
+        StopCause::Cancelled => (
+            RunStatus::Cancelled,
+            format!("the run was cancelled and {agent} was stopped"),
+        ),
+        StopCause::LingeredAfterFinish => return None,
+    })
 }
 
 /// Spawns the CLI and supervises it on a task of its own; `finish` turns the ended

@@ -34,12 +34,11 @@ mod parser;
 use std::process::ExitStatus;
 
 use serde_json::json;
-use tokio::process::Command;
 use tokio_util::sync::CancellationToken;
 
 pub use parser::{ClaudeStreamParser, ControlRequest, ParsedLine};
 
-use crate::supervisor::{self, Ended, Launch, OutputProtocol, Reaction, StopCause};
+use crate::supervisor::{self, Ended, Launch, OutputProtocol, Reaction};
 use crate::{AgentBackend, AgentError, AgentRun, Provider, RunOutcome, RunSpec, RunStatus};
 
 /// What Claude Code prints on stderr when it refuses to bypass permissions as root.
@@ -54,21 +53,9 @@ impl AgentBackend for ClaudeBackend {
     }
 
     fn spawn(&self, spec: RunSpec, cancel: CancellationToken) -> Result<AgentRun, AgentError> {
-        if !spec.cwd.is_dir() {
-            return Err(AgentError::MissingWorkDir { path: spec.cwd });
-        }
-        let mut command = Command::new(&spec.executable);
-        command
-            .args(claude_args(&spec))
-            .current_dir(&spec.cwd)
-            .envs(spec.env.iter().map(|(key, value)| (key, value)));
+        let mut command = supervisor::command_for("claude", &spec)?;
+        command.args(claude_args(&spec));
         let resumed = spec.resume_session_id.is_some();
-        tracing::info!(
-            cwd = %spec.cwd.display(),
-            model = ?spec.model,
-            resume = ?spec.resume_session_id,
-            "starting claude"
-        );
         let launch = Launch {
             agent: "claude",
             executable: spec.executable,
@@ -147,25 +134,11 @@ fn outcome(ended: Ended<ClaudeStreamParser>, resumed: bool) -> RunOutcome {
     let usage = parser.usage_for_run(resumed);
     let session_id = parser.session_id().map(str::to_owned);
     let final_text = parser.final_text().map(str::to_owned);
-    let (status, error) = match (stopped, &final_text) {
-        (Some(StopCause::TimedOut), _) => (
-            RunStatus::TimedOut,
-            Some(format!(
-                "claude timed out after {}",
-                humantime::format_duration(timeout)
-            )),
-        ),
-        (Some(StopCause::Idle(quiet)), _) => (
-            RunStatus::TimedOut,
-            Some(format!(
-                "claude printed nothing for {} and was stopped as stuck (MULTICA_AGENT_IDLE_TIMEOUT)",
-                humantime::format_duration(quiet)
-            )),
-        ),
-        (Some(StopCause::Cancelled), _) => (
-            RunStatus::Cancelled,
-            Some("the run was cancelled and claude was stopped".to_owned()),
-        ),
+    let (status, error) = match (
+        supervisor::stopped_outcome("claude", stopped, timeout, &stderr_tail),
+        &final_text,
+    ) {
+        (Some((status, error)), _) => (status, Some(error)),
         (_, Some(text)) if parser.final_is_error() => (
             RunStatus::Failed,
             Some(format!("claude reported an error: {}", text.trim())),
@@ -230,6 +203,7 @@ mod tests {
 
     use super::*;
     use crate::KillGrace;
+    use crate::supervisor::StopCause;
 
     fn spec() -> RunSpec {
         RunSpec {

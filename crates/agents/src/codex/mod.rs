@@ -18,10 +18,9 @@ mod protocol;
 
 use std::time::Duration;
 
-use tokio::process::Command;
 use tokio_util::sync::CancellationToken;
 
-use crate::supervisor::{self, Ended, Launch, OutputProtocol, Reaction, StopCause};
+use crate::supervisor::{self, Ended, Launch, OutputProtocol, Reaction};
 use crate::{AgentBackend, AgentError, AgentRun, Provider, RunOutcome, RunSpec, RunStatus};
 use protocol::{AppServerClient, TurnEnd, TurnRequest};
 
@@ -51,22 +50,11 @@ impl AgentBackend for CodexBackend {
     }
 
     fn spawn(&self, spec: RunSpec, cancel: CancellationToken) -> Result<AgentRun, AgentError> {
-        if !spec.cwd.is_dir() {
-            return Err(AgentError::MissingWorkDir { path: spec.cwd });
-        }
-        let mut command = Command::new(&spec.executable);
+        let mut command = supervisor::command_for("codex", &spec)?;
         command
             .arg("app-server")
             .args(CONFIG_OVERRIDES.iter().flat_map(|value| ["-c", value]))
-            .args(["--listen", "stdio://"])
-            .current_dir(&spec.cwd)
-            .envs(spec.env.iter().map(|(key, value)| (key, value)));
-        tracing::info!(
-            cwd = %spec.cwd.display(),
-            model = ?spec.model,
-            resume = ?spec.resume_session_id,
-            "starting codex app-server"
-        );
+            .args(["--listen", "stdio://"]);
         let client = AppServerClient::new(TurnRequest {
             cwd: spec.cwd.to_string_lossy().into_owned(),
             prompt: spec.prompt.clone(),
@@ -111,33 +99,11 @@ fn outcome(ended: Ended<CodexProtocol>) -> RunOutcome {
         timeout,
         duration,
     } = ended;
-    let human = |d: Duration| humantime::format_duration(d).to_string();
-    let (status, error) = match (stopped, client.end()) {
-        (Some(StopCause::TimedOut), _) => (
-            RunStatus::TimedOut,
-            Some(format!("codex timed out after {}", human(timeout))),
-        ),
-        (Some(StopCause::Idle(quiet)), _) => (
-            RunStatus::TimedOut,
-            Some(format!(
-                "codex printed nothing for {} and was stopped as stuck (MULTICA_AGENT_IDLE_TIMEOUT)",
-                human(quiet)
-            )),
-        ),
-        (Some(StopCause::Handshake(limit)), _) => (
-            RunStatus::Failed,
-            Some(with_stderr(
-                format!(
-                    "codex app-server did not start the turn within {}",
-                    human(limit)
-                ),
-                &stderr_tail,
-            )),
-        ),
-        (Some(StopCause::Cancelled), _) => (
-            RunStatus::Cancelled,
-            Some("the run was cancelled and codex was stopped".to_owned()),
-        ),
+    let (status, error) = match (
+        supervisor::stopped_outcome("codex", stopped, timeout, &stderr_tail),
+        client.end(),
+    ) {
+        (Some((status, error)), _) => (status, Some(error)),
         (_, Some(TurnEnd::Completed)) => (RunStatus::Completed, None),
         (_, Some(TurnEnd::Failed(reason))) => (
             RunStatus::Failed,

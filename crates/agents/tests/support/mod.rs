@@ -17,33 +17,29 @@ pub(crate) fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// The real Claude Code CLI: `$MULTICA_TEST_CLAUDE`, or the one
-/// `scripts/install-agent-clis.sh` installs. Missing is a failure, not a skip.
+/// The real Claude Code CLI: `$MULTICA_TEST_CLAUDE`, or the installed one.
 pub(crate) fn real_claude() -> PathBuf {
-    if let Some(path) = std::env::var_os("MULTICA_TEST_CLAUDE") {
-        return PathBuf::from(path);
-    }
-    let path = repo_root().join(".tools/agent-clis/node_modules/.bin/claude");
-    assert!(
-        path.exists(),
-        "the real Claude Code CLI is not installed at {}: run scripts/install-agent-clis.sh \
-         (or set MULTICA_TEST_CLAUDE to a claude executable)",
-        path.display()
-    );
-    path
+    real_cli("claude", "MULTICA_TEST_CLAUDE")
 }
 
-/// The real Codex CLI: `$MULTICA_TEST_CODEX`, or the one
-/// `scripts/install-agent-clis.sh` installs. Missing is a failure, not a skip.
+/// The real Codex CLI: `$MULTICA_TEST_CODEX`, or the installed one.
 pub(crate) fn real_codex() -> PathBuf {
-    if let Some(path) = std::env::var_os("MULTICA_TEST_CODEX") {
+    real_cli("codex", "MULTICA_TEST_CODEX")
+}
+
+/// `$<env_var>`, or the CLI `scripts/install-agent-clis.sh` installs. Missing is a
+/// failure, not a skip.
+fn real_cli(binary: &str, env_var: &str) -> PathBuf {
+    if let Some(path) = std::env::var_os(env_var) {
         return PathBuf::from(path);
     }
-    let path = repo_root().join(".tools/agent-clis/node_modules/.bin/codex");
+    let path = repo_root()
+        .join(".tools/agent-clis/node_modules/.bin")
+        .join(binary);
     assert!(
         path.exists(),
-        "the real Codex CLI is not installed at {}: run scripts/install-agent-clis.sh \
-         (or set MULTICA_TEST_CODEX to a codex executable)",
+        "the real {binary} CLI is not installed at {}: run scripts/install-agent-clis.sh \
+         (or set {env_var} to an executable)",
         path.display()
     );
     path
