@@ -21,8 +21,9 @@ pub(crate) async fn show(by_workspace: bool, globals: &GlobalOptions) -> Result<
     };
     let config = DaemonConfig::load(overrides, &ProcessEnvironment, myself, VERSION)?;
     let root = config.workspaces_root.clone();
+    let patterns = config.gc.artifact_patterns.clone();
     // Walking a large tree is blocking work.
-    let mut usage = tokio::task::spawn_blocking(move || disk_usage::measure(&root))
+    let mut usage = tokio::task::spawn_blocking(move || disk_usage::measure(&root, &patterns))
         .await
         .context("measuring the workspaces root failed")?;
     if let Ok(file) = CliConfig::load(&config.config_file) {

@@ -5,27 +5,21 @@
 //! decoy comes first on the PATH the daemon was started with.
 
 use std::path::PathBuf;
-use std::process::Stdio;
 
 use fake_model_api::{FakeModelApi, Scenario};
 use multica_api::wire::TaskStatus;
-use multica_dev_server::{NewAgent, NewComment, NewIssue};
 
 const FINAL_TEXT: &str = "Checked the CLI: it works.";
 
 mod support;
 
-use support::{
-    Daemon, LoggedInMachine, WAIT, free_port, real_claude, running_as_root, wait_for_end,
-};
+use support::{Daemon, LoggedInMachine, free_port, real_claude, running_as_root};
 
 #[tokio::test]
 async fn claude_code_runs_a_task_end_to_end_and_resumes_its_session() {
     let claude = real_claude();
     let machine = LoggedInMachine::new("End to end").await;
-    let (server, home) = (&machine.server, &machine.home);
-    let admin = server.admin();
-    let workspace_id = machine.workspace_id.clone();
+    let home = &machine.home;
     let model_api = FakeModelApi::start(Scenario::ToolThenAnswer {
         command: "multica --version && echo \"$MULTICA_CLI\"".into(),
         final_text: FINAL_TEXT.into(),
@@ -50,26 +44,12 @@ async fn claude_code_runs_a_task_end_to_end_and_resumes_its_session() {
 
     let health_port = free_port();
     let workspaces_root = home.path().join("workspaces");
-    let multica = PathBuf::from(env!("CARGO_BIN_EXE_multica"));
-    let mut command = tokio::process::Command::new(&multica);
+    let multica = support::multica();
+    let mut command = machine.daemon_command(health_port, &workspaces_root);
     command
-        .args(["daemon", "start", "--foreground"])
-        .args(["--health-port", &health_port.to_string()])
-        .arg("--workspaces-root")
-        .arg(&workspaces_root)
-        .args(["--poll-interval", "200ms", "--heartbeat-interval", "2s"])
-        .env("HOME", home.path())
         .env("PATH", &path)
         .env("MULTICA_CLAUDE_PATH", &claude)
-        .env("MULTICA_DAEMON_STATUS_POLL_INTERVAL", "500ms")
-        .env("MULTICA_LOG", "info")
-        .envs(model_api.claude_env())
-        .env_remove("MULTICA_SERVER_URL")
-        .env_remove("MULTICA_TOKEN")
-        .stdin(Stdio::null())
-        .stdout(Stdio::inherit())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true);
+        .envs(model_api.claude_env());
     if running_as_root() {
         command.env("IS_SANDBOX", "1");
     }
@@ -78,12 +58,7 @@ async fn claude_code_runs_a_task_end_to_end_and_resumes_its_session() {
     };
 
     // Registration: one runtime of type claude with the real CLI's version.
-    let runtime = server
-        .wait_until(WAIT, |state| {
-            state.runtimes().into_iter().find(|r| r.status == "online")
-        })
-        .await
-        .expect("runtime registered");
+    let runtime = machine.online_runtime().await;
     assert_eq!(runtime.provider, "claude");
     let version = runtime.metadata["version"]
         .as_str()
@@ -112,27 +87,13 @@ async fn claude_code_runs_a_task_end_to_end_and_resumes_its_session() {
         "{status_text}"
     );
 
-    let agent = admin
-        .create_agent(NewAgent {
-            workspace_id: workspace_id.clone(),
-            runtime_id: runtime.id.clone(),
-            name: "Claude E2E".into(),
-            instructions: "Follow the brief.".into(),
-            ..NewAgent::default()
-        })
-        .expect("agent");
-    let issue = admin
-        .create_issue(NewIssue {
-            workspace_id: workspace_id.clone(),
-            title: "Check that the multica CLI is reachable".into(),
-            ..NewIssue::default()
-        })
-        .expect("issue");
-    let first = admin
-        .assign_issue(&issue.id, Some(&agent.id))
-        .expect("assign")
-        .expect("task enqueued");
-    let first = wait_for_end(server, &first.id).await;
+    let (issue_id, first) = machine
+        .assign_new_issue(
+            &runtime.id,
+            "Claude E2E",
+            "Check that the multica CLI is reachable",
+        )
+        .await;
     assert_eq!(
         first.status,
         TaskStatus::Completed,
@@ -191,29 +152,12 @@ async fn claude_code_runs_a_task_end_to_end_and_resumes_its_session() {
     assert!(!session_id.is_empty());
     let work_dir = PathBuf::from(first.work_dir.clone().expect("work dir"));
     assert!(work_dir.join("CLAUDE.md").is_file());
-    assert!(work_dir.starts_with(workspaces_root.join(&workspace_id)));
+    assert!(work_dir.starts_with(workspaces_root.join(&machine.workspace_id)));
 
     // A comment on the issue starts a second task: same work dir, same session.
-    admin
-        .add_comment(
-            &issue.id,
-            NewComment {
-                content: "Please check once more.".into(),
-                ..NewComment::default()
-            },
-        )
-        .expect("comment");
-    let second_id = server
-        .wait_until(WAIT, |state| {
-            state
-                .tasks_for_issue(&issue.id)
-                .into_iter()
-                .find(|task| task.id != first.id)
-                .map(|task| task.id)
-        })
-        .await
-        .expect("second task");
-    let second = wait_for_end(server, &second_id).await;
+    let second = machine
+        .comment_and_wait_for_the_next_task(&issue_id, &first.id)
+        .await;
     assert_eq!(
         second.status,
         TaskStatus::Completed,
@@ -229,6 +173,13 @@ async fn claude_code_runs_a_task_end_to_end_and_resumes_its_session() {
     // SIGTERM: clean exit, runtimes deregistered.
     let exit = daemon.stop().await;
     assert!(exit.success(), "daemon exit status {exit}");
-    assert!(admin.runtimes().iter().all(|r| r.status == "offline"));
+    assert!(
+        machine
+            .server
+            .admin()
+            .runtimes()
+            .iter()
+            .all(|r| r.status == "offline")
+    );
     model_api.shutdown().await;
 }

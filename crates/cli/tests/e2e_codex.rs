@@ -5,15 +5,13 @@
 //! of the issue resumes the thread.
 
 use std::path::PathBuf;
-use std::process::Stdio;
 
 use fake_model_api::{FakeModelApi, Scenario};
 use multica_api::wire::TaskStatus;
-use multica_dev_server::{NewAgent, NewComment, NewIssue};
 
 mod support;
 
-use support::{Daemon, LoggedInMachine, WAIT, free_port, real_codex, wait_for_end};
+use support::{Daemon, LoggedInMachine, free_port, real_codex};
 
 const FINAL_TEXT: &str = "Checked the CLI from Codex: it works.";
 
@@ -21,9 +19,7 @@ const FINAL_TEXT: &str = "Checked the CLI from Codex: it works.";
 async fn codex_runs_a_task_end_to_end_and_resumes_its_thread() {
     let codex = real_codex();
     let machine = LoggedInMachine::new("Codex end to end").await;
-    let (server, home) = (&machine.server, &machine.home);
-    let admin = server.admin();
-    let workspace_id = machine.workspace_id.clone();
+    let home = &machine.home;
     let model_api = FakeModelApi::start(Scenario::ToolThenAnswer {
         command: "multica --version && echo \"$MULTICA_CLI\"".into(),
         final_text: FINAL_TEXT.into(),
@@ -42,38 +38,18 @@ async fn codex_runs_a_task_end_to_end_and_resumes_its_thread() {
 
     let health_port = free_port();
     let workspaces_root = home.path().join("workspaces");
-    let multica = PathBuf::from(env!("CARGO_BIN_EXE_multica"));
-    let mut command = tokio::process::Command::new(&multica);
+    let mut command = machine.daemon_command(health_port, &workspaces_root);
     command
-        .args(["daemon", "start", "--foreground"])
-        .args(["--health-port", &health_port.to_string()])
-        .arg("--workspaces-root")
-        .arg(&workspaces_root)
-        .args(["--poll-interval", "200ms", "--heartbeat-interval", "2s"])
-        .env("HOME", home.path())
         .env("MULTICA_CODEX_PATH", &codex)
         // Only Codex on this machine.
         .env("MULTICA_CLAUDE_PATH", home.path().join("no-claude-here"))
-        .env("MULTICA_DAEMON_STATUS_POLL_INTERVAL", "500ms")
-        .env("MULTICA_LOG", "info")
         .envs(model_api.codex_env())
-        .env_remove("CODEX_HOME")
-        .env_remove("MULTICA_SERVER_URL")
-        .env_remove("MULTICA_TOKEN")
-        .stdin(Stdio::null())
-        .stdout(Stdio::inherit())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true);
+        .env_remove("CODEX_HOME");
     let daemon = Daemon {
         child: command.spawn().expect("start the daemon"),
     };
 
-    let runtime = server
-        .wait_until(WAIT, |state| {
-            state.runtimes().into_iter().find(|r| r.status == "online")
-        })
-        .await
-        .expect("runtime registered");
+    let runtime = machine.online_runtime().await;
     assert_eq!(runtime.provider, "codex");
     let version = runtime.metadata["version"]
         .as_str()
@@ -84,27 +60,13 @@ async fn codex_runs_a_task_end_to_end_and_resumes_its_thread() {
         "real version string, got {version:?}"
     );
 
-    let agent = admin
-        .create_agent(NewAgent {
-            workspace_id: workspace_id.clone(),
-            runtime_id: runtime.id.clone(),
-            name: "Codex E2E".into(),
-            instructions: "Follow the brief.".into(),
-            ..NewAgent::default()
-        })
-        .expect("agent");
-    let issue = admin
-        .create_issue(NewIssue {
-            workspace_id: workspace_id.clone(),
-            title: "Check that the multica CLI is reachable from Codex".into(),
-            ..NewIssue::default()
-        })
-        .expect("issue");
-    let first = admin
-        .assign_issue(&issue.id, Some(&agent.id))
-        .expect("assign")
-        .expect("task enqueued");
-    let first = wait_for_end(server, &first.id).await;
+    let (issue_id, first) = machine
+        .assign_new_issue(
+            &runtime.id,
+            "Codex E2E",
+            "Check that the multica CLI is reachable from Codex",
+        )
+        .await;
     assert_eq!(
         first.status,
         TaskStatus::Completed,
@@ -127,7 +89,9 @@ async fn codex_runs_a_task_end_to_end_and_resumes_its_thread() {
         output.contains(&format!("multica {}", env!("CARGO_PKG_VERSION"))),
         "{output}"
     );
-    let our_cli = multica.canonicalize().expect("canonical multica");
+    let our_cli = support::multica()
+        .canonicalize()
+        .expect("canonical multica");
     assert!(output.contains(&our_cli.display().to_string()), "{output}");
     let result = first.result.clone().expect("result");
     assert_eq!(result["output"], FINAL_TEXT);
@@ -145,26 +109,9 @@ async fn codex_runs_a_task_end_to_end_and_resumes_its_thread() {
     );
     assert!(!user_codex_home.join("sessions").exists());
 
-    admin
-        .add_comment(
-            &issue.id,
-            NewComment {
-                content: "Please check once more.".into(),
-                ..NewComment::default()
-            },
-        )
-        .expect("comment");
-    let second_id = server
-        .wait_until(WAIT, |state| {
-            state
-                .tasks_for_issue(&issue.id)
-                .into_iter()
-                .find(|task| task.id != first.id)
-                .map(|task| task.id)
-        })
-        .await
-        .expect("second task");
-    let second = wait_for_end(server, &second_id).await;
+    let second = machine
+        .comment_and_wait_for_the_next_task(&issue_id, &first.id)
+        .await;
     assert_eq!(
         second.status,
         TaskStatus::Completed,

@@ -3,11 +3,9 @@
 //! blocks on Unix, like `du`), symlinks are not followed, and a file that
 //! vanishes or cannot be read while measuring is simply not counted.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-
-use crate::gc::DEFAULT_GC_ARTIFACT_PATTERNS;
 
 /// The bytes `path` occupies, recursively.
 pub fn size_of(path: &Path) -> u64 {
@@ -45,8 +43,8 @@ pub struct DiskUsage {
     pub total_bytes: u64,
     pub task_dirs: usize,
     pub task_bytes: u64,
-    /// Of `task_bytes`: build output (`node_modules`, `.next`, `.turbo`) the
-    /// collector may drop.
+    /// Of `task_bytes`: build output (by default `node_modules`, `.next`,
+    /// `.turbo`) the collector may drop.
     pub artifact_bytes: u64,
     pub cached_repos: usize,
     pub repo_bytes: u64,
@@ -69,9 +67,11 @@ pub struct WorkspaceUsage {
     pub total_bytes: u64,
 }
 
-/// Measures `root` (`<root>/<workspace>/<task>` and `<root>/.repos/<workspace>/<repo>`).
-/// A missing root measures as empty.
-pub fn measure(root: &Path) -> DiskUsage {
+/// Measures `root` (`<root>/<workspace>/<task>` and `<root>/.repos/<workspace>/<repo>`);
+/// directories named like `artifact_patterns` count as build output (pass the
+/// collector's, [`crate::gc::GcSettings::artifact_patterns`]). A missing root
+/// measures as empty.
+pub fn measure(root: &Path, artifact_patterns: &[String]) -> DiskUsage {
     let mut usage = DiskUsage {
         root: root.display().to_string(),
         ..DiskUsage::default()
@@ -86,7 +86,8 @@ pub fn measure(root: &Path) -> DiskUsage {
         let name = entry.file_name().to_string_lossy().into_owned();
         let is_dir = entry.file_type().is_ok_and(|kind| kind.is_dir());
         if name == ".repos" && is_dir {
-            for (workspace_id, repos) in children(&path) {
+            for repos in subdirectories(&path) {
+                let workspace_id = file_name(&repos);
                 let slot =
                     workspaces
                         .entry(workspace_id.clone())
@@ -94,7 +95,7 @@ pub fn measure(root: &Path) -> DiskUsage {
                             workspace_id,
                             ..WorkspaceUsage::default()
                         });
-                for (_, repo) in children(&repos) {
+                for repo in subdirectories(&repos) {
                     slot.cached_repos += 1;
                     slot.repo_bytes += size_of(&repo);
                 }
@@ -111,10 +112,13 @@ pub fn measure(root: &Path) -> DiskUsage {
                 workspace_id: name,
                 ..WorkspaceUsage::default()
             });
-        for (_, task_dir) in children(&path) {
+        for task_dir in subdirectories(&path) {
             slot.task_dirs += 1;
             slot.task_bytes += size_of(&task_dir);
-            slot.artifact_bytes += artifact_size(&task_dir.join("workdir"));
+            slot.artifact_bytes += artifact_dirs(&task_dir.join("workdir"), artifact_patterns)
+                .iter()
+                .map(|dir| size_of(dir))
+                .sum::<u64>();
         }
     }
     for mut workspace in workspaces.into_values() {
@@ -130,37 +134,43 @@ pub fn measure(root: &Path) -> DiskUsage {
     usage
 }
 
-/// Real subdirectories with their names, sorted.
-fn children(dir: &Path) -> Vec<(String, std::path::PathBuf)> {
-    let mut found: Vec<(String, std::path::PathBuf)> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
+/// The real subdirectories of `dir`, sorted; symlinks are never followed, so a
+/// walk cannot leave the tree it was given.
+pub(crate) fn subdirectories(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut dirs: Vec<PathBuf> = entries
         .flatten()
         .filter(|entry| entry.file_type().is_ok_and(|kind| kind.is_dir()))
-        .map(|entry| {
-            (
-                entry.file_name().to_string_lossy().into_owned(),
-                entry.path(),
-            )
-        })
+        .map(|entry| entry.path())
         .collect();
-    found.sort();
-    found
+    dirs.sort();
+    dirs
 }
 
-fn artifact_size(work_dir: &Path) -> u64 {
-    let mut bytes = 0;
+pub(crate) fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// The directories under `work_dir` named like one of `patterns` (regenerable
+/// build output), without looking inside them or inside `.git`.
+pub(crate) fn artifact_dirs(work_dir: &Path, patterns: &[impl AsRef<str>]) -> Vec<PathBuf> {
+    let mut found = Vec::new();
     let mut pending = vec![work_dir.to_path_buf()];
     while let Some(dir) = pending.pop() {
-        for (name, child) in children(&dir) {
-            if DEFAULT_GC_ARTIFACT_PATTERNS.contains(&name.as_str()) {
-                bytes += size_of(&child);
+        for child in subdirectories(&dir) {
+            let name = file_name(&child);
+            if patterns.iter().any(|pattern| pattern.as_ref() == name) {
+                found.push(child);
             } else if name != ".git" {
                 pending.push(child);
             }
         }
     }
-    bytes
+    found
 }
 
 #[cfg(test)]
@@ -169,7 +179,7 @@ mod tests {
 
     #[test]
     fn a_missing_root_is_empty() {
-        let usage = measure(Path::new("/nonexistent/multica-root"));
+        let usage = measure(Path::new("/nonexistent/multica-root"), &[]);
         assert_eq!(usage.total_bytes, 0);
         assert!(usage.workspaces.is_empty());
     }

@@ -22,7 +22,7 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 use tracing::{debug, info, warn};
 
-use crate::disk_usage::size_of;
+use crate::disk_usage::{artifact_dirs, file_name, size_of, subdirectories};
 use crate::repo_cache::{self, RepoCache};
 
 pub const DEFAULT_GC_INTERVAL: Duration = Duration::from_secs(2 * 60 * 60);
@@ -264,23 +264,20 @@ impl<S: IssueStates + Sync> Collector<'_, S> {
             };
             match verdict {
                 Verdict::Keep => {}
-                Verdict::Clean | Verdict::Orphan => {
-                    let bytes = size_of(&task_dir);
-                    match remove_dir(&task_dir).await {
-                        Ok(()) => {
-                            info!(dir = %task_dir.display(), bytes, reason = ?verdict, "gc: removed task directory");
-                            report.bytes_reclaimed += bytes;
-                            if verdict == Verdict::Clean {
-                                report.cleaned += 1;
-                            } else {
-                                report.orphaned += 1;
-                            }
-                        }
-                        Err(error) => {
-                            warn!(dir = %task_dir.display(), %error, "gc: could not remove task directory");
+                Verdict::Clean | Verdict::Orphan => match remove_dir(&task_dir).await {
+                    Ok(bytes) => {
+                        info!(dir = %task_dir.display(), bytes, reason = ?verdict, "gc: removed task directory");
+                        report.bytes_reclaimed += bytes;
+                        if verdict == Verdict::Clean {
+                            report.cleaned += 1;
+                        } else {
+                            report.orphaned += 1;
                         }
                     }
-                }
+                    Err(error) => {
+                        warn!(dir = %task_dir.display(), %error, "gc: could not remove task directory");
+                    }
+                },
                 Verdict::DropArtifacts => {
                     let (removed, bytes) = remove_artifacts(
                         &task_dir.join("workdir"),
@@ -372,35 +369,20 @@ fn modified(path: &Path) -> SystemTime {
         .unwrap_or_else(|_| SystemTime::now())
 }
 
-fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map(|name| name.to_string_lossy().into_owned())
-        .unwrap_or_default()
-}
-
 fn is_reserved(path: &Path) -> bool {
     file_name(path).starts_with(RESERVED_PREFIX)
 }
 
-/// Real subdirectories only: a symlink is never followed out of the root.
-fn subdirectories(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut dirs: Vec<PathBuf> = entries
-        .flatten()
-        .filter(|entry| entry.file_type().is_ok_and(|kind| kind.is_dir()))
-        .map(|entry| entry.path())
-        .collect();
-    dirs.sort();
-    dirs
-}
-
-async fn remove_dir(dir: &Path) -> std::io::Result<()> {
+/// Deletes `dir` off the async threads (a task directory can hold a large tree)
+/// and returns the bytes it occupied.
+async fn remove_dir(dir: &Path) -> std::io::Result<u64> {
     let dir = dir.to_path_buf();
-    tokio::task::spawn_blocking(move || std::fs::remove_dir_all(dir))
-        .await
-        .map_err(std::io::Error::other)?
+    tokio::task::spawn_blocking(move || {
+        let bytes = size_of(&dir);
+        std::fs::remove_dir_all(&dir).map(|()| bytes)
+    })
+    .await
+    .map_err(std::io::Error::other)?
 }
 
 /// Removes every directory under `work_dir` named like a pattern (without going
@@ -411,22 +393,16 @@ async fn remove_artifacts(work_dir: &Path, patterns: &[String]) -> (usize, u64) 
     tokio::task::spawn_blocking(move || {
         let mut removed = 0;
         let mut bytes = 0;
-        let mut pending = vec![work_dir];
-        while let Some(dir) = pending.pop() {
-            for child in subdirectories(&dir) {
-                let name = file_name(&child);
-                if patterns.contains(&name) {
-                    let size = size_of(&child);
-                    match std::fs::remove_dir_all(&child) {
-                        Ok(()) => {
-                            debug!(dir = %child.display(), size, "gc: removed build output");
-                            removed += 1;
-                            bytes += size;
-                        }
-                        Err(error) => warn!(dir = %child.display(), %error, "gc: could not remove build output"),
-                    }
-                } else if name != ".git" {
-                    pending.push(child);
+        for dir in artifact_dirs(&work_dir, &patterns) {
+            let size = size_of(&dir);
+            match std::fs::remove_dir_all(&dir) {
+                Ok(()) => {
+                    debug!(dir = %dir.display(), size, "gc: removed build output");
+                    removed += 1;
+                    bytes += size;
+                }
+                Err(error) => {
+                    warn!(dir = %dir.display(), %error, "gc: could not remove build output")
                 }
             }
         }

@@ -236,12 +236,14 @@ impl RepoCache {
         if linked > 0 {
             return Ok(None);
         }
-        let bytes = crate::disk_usage::size_of(bare);
         let doomed = bare.to_path_buf();
-        tokio::task::spawn_blocking(move || std::fs::remove_dir_all(&doomed))
-            .await
-            .map_err(|e| RepoCacheError::io(bare, std::io::Error::other(e)))?
-            .map_err(|e| RepoCacheError::io(bare, e))?;
+        let bytes = tokio::task::spawn_blocking(move || {
+            let bytes = crate::disk_usage::size_of(&doomed);
+            std::fs::remove_dir_all(&doomed).map(|()| bytes)
+        })
+        .await
+        .map_err(|e| RepoCacheError::io(bare, std::io::Error::other(e)))?
+        .map_err(|e| RepoCacheError::io(bare, e))?;
         Ok(Some(bytes))
     }
 

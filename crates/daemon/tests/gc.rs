@@ -134,7 +134,7 @@ async fn task_directories_go_by_the_go_daemons_rules() {
         ("issue-gone-1".into(), IssueState::Missing),
         ("issue-gone-2".into(), IssueState::Missing),
     ]));
-    let before = disk_usage::measure(root.path());
+    let before = disk_usage::measure(root.path(), &GcSettings::default().artifact_patterns);
     assert_eq!(before.task_dirs, 9);
     assert!(before.artifact_bytes >= 6 * 64 * 1024, "{before:?}");
 
@@ -248,7 +248,7 @@ async fn cached_clones_are_pruned_and_evicted_only_when_unused_and_unlisted() {
         .expect("checkout");
     std::fs::remove_dir_all(root.path().join("elsewhere")).expect("rm");
 
-    let usage = disk_usage::measure(root.path());
+    let usage = disk_usage::measure(root.path(), &GcSettings::default().artifact_patterns);
     assert_eq!(usage.cached_repos, 3);
     assert_eq!(usage.workspaces.len(), 1);
     assert!(usage.repo_bytes > 0);

@@ -7,12 +7,12 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use multica_api::wire::TaskStatus;
 use multica_daemon::ControlToken;
 use serde_json::json;
-use support::{Harness, Script, wait_for_file};
+use support::{Harness, Script, entries, wait_for_file};
 
 struct TaskSide {
     token: String,
@@ -40,19 +40,6 @@ async fn running_task(harness: &Harness) -> TaskSide {
         port: lines.next().expect("port").parse().expect("port number"),
         work_dir: file.parent().expect("work dir").to_path_buf(),
     }
-}
-
-fn entries(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
 }
 
 #[tokio::test]

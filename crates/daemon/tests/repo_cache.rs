@@ -34,17 +34,7 @@ impl Machine {
     }
 
     fn cached_repos(&self) -> Vec<String> {
-        let mut names: Vec<String> =
-            std::fs::read_dir(self.root.path().join(".repos").join(WORKSPACE))
-                .map(|entries| {
-                    entries
-                        .flatten()
-                        .map(|e| e.file_name().to_string_lossy().into_owned())
-                        .collect()
-                })
-                .unwrap_or_default();
-        names.sort();
-        names
+        support::entries(&self.root.path().join(".repos").join(WORKSPACE))
     }
 }
 

@@ -6,7 +6,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use multica_daemon::cli_config::CliConfig;
-use multica_dev_server::{DevServer, DevServerConfig, NewWorkspace, TaskView};
+use std::process::Stdio;
+
+use multica_api::wire::AgentRuntime;
+use multica_dev_server::{
+    DevServer, DevServerConfig, NewAgent, NewComment, NewIssue, NewWorkspace, TaskView,
+};
 
 pub(crate) const WAIT: Duration = Duration::from_secs(120);
 
@@ -15,26 +20,25 @@ pub(crate) fn repo_root() -> PathBuf {
 }
 
 pub(crate) fn real_claude() -> PathBuf {
-    if let Some(path) = std::env::var_os("MULTICA_TEST_CLAUDE") {
-        return PathBuf::from(path);
-    }
-    let path = repo_root().join(".tools/agent-clis/node_modules/.bin/claude");
-    assert!(
-        path.exists(),
-        "the real Claude Code CLI is not installed at {}: run scripts/install-agent-clis.sh (scripts/test.sh does)",
-        path.display()
-    );
-    path
+    real_cli("claude", "MULTICA_TEST_CLAUDE")
 }
 
 pub(crate) fn real_codex() -> PathBuf {
-    if let Some(path) = std::env::var_os("MULTICA_TEST_CODEX") {
+    real_cli("codex", "MULTICA_TEST_CODEX")
+}
+
+/// `$<env_var>`, or the CLI `scripts/install-agent-clis.sh` installs. Missing is a
+/// failure, not a skip.
+fn real_cli(binary: &str, env_var: &str) -> PathBuf {
+    if let Some(path) = std::env::var_os(env_var) {
         return PathBuf::from(path);
     }
-    let path = repo_root().join(".tools/agent-clis/node_modules/.bin/codex");
+    let path = repo_root()
+        .join(".tools/agent-clis/node_modules/.bin")
+        .join(binary);
     assert!(
         path.exists(),
-        "the real Codex CLI is not installed at {}: run scripts/install-agent-clis.sh (scripts/test.sh does)",
+        "the real {binary} CLI is not installed at {}: run scripts/install-agent-clis.sh (scripts/test.sh does), or set {env_var}",
         path.display()
     );
     path
@@ -79,6 +83,110 @@ impl LoggedInMachine {
             home,
         }
     }
+
+    /// `multica daemon start --foreground` for this machine, with fast intervals,
+    /// nothing but the config file to find the server and token, and output on
+    /// the test's; the caller adds the agent CLI's settings and spawns it.
+    pub(crate) fn daemon_command(
+        &self,
+        health_port: u16,
+        workspaces_root: &Path,
+    ) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new(multica());
+        command
+            .args(["daemon", "start", "--foreground"])
+            .args(["--health-port", &health_port.to_string()])
+            .arg("--workspaces-root")
+            .arg(workspaces_root)
+            .args(["--poll-interval", "200ms", "--heartbeat-interval", "2s"])
+            .env("HOME", self.home.path())
+            .env("MULTICA_DAEMON_STATUS_POLL_INTERVAL", "500ms")
+            .env("MULTICA_LOG", "info")
+            .env_remove("MULTICA_SERVER_URL")
+            .env_remove("MULTICA_TOKEN")
+            .stdin(Stdio::null())
+            .stdout(Stdio::inherit())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        command
+    }
+
+    /// Waits for the daemon's runtime to come online.
+    pub(crate) async fn online_runtime(&self) -> AgentRuntime {
+        self.server
+            .wait_until(WAIT, |state| {
+                state.runtimes().into_iter().find(|r| r.status == "online")
+            })
+            .await
+            .expect("runtime registered")
+    }
+
+    /// An agent on `runtime_id` is assigned a new issue; returns the issue id and
+    /// the task once it has ended.
+    pub(crate) async fn assign_new_issue(
+        &self,
+        runtime_id: &str,
+        agent_name: &str,
+        title: &str,
+    ) -> (String, TaskView) {
+        let admin = self.server.admin();
+        let agent = admin
+            .create_agent(NewAgent {
+                workspace_id: self.workspace_id.clone(),
+                runtime_id: runtime_id.to_owned(),
+                name: agent_name.into(),
+                instructions: "Follow the brief.".into(),
+                ..NewAgent::default()
+            })
+            .expect("agent");
+        let issue = admin
+            .create_issue(NewIssue {
+                workspace_id: self.workspace_id.clone(),
+                title: title.into(),
+                ..NewIssue::default()
+            })
+            .expect("issue");
+        let task = admin
+            .assign_issue(&issue.id, Some(&agent.id))
+            .expect("assign")
+            .expect("task enqueued");
+        (issue.id, wait_for_end(&self.server, &task.id).await)
+    }
+
+    /// A comment on the issue starts its next task; returns it once it has ended.
+    pub(crate) async fn comment_and_wait_for_the_next_task(
+        &self,
+        issue_id: &str,
+        previous_task_id: &str,
+    ) -> TaskView {
+        self.server
+            .admin()
+            .add_comment(
+                issue_id,
+                NewComment {
+                    content: "Please check once more.".into(),
+                    ..NewComment::default()
+                },
+            )
+            .expect("comment");
+        let next_id = self
+            .server
+            .wait_until(WAIT, |state| {
+                state
+                    .tasks_for_issue(issue_id)
+                    .into_iter()
+                    .find(|task| task.id != previous_task_id)
+                    .map(|task| task.id)
+            })
+            .await
+            .expect("next task");
+        wait_for_end(&self.server, &next_id).await
+    }
+}
+
+/// This crate's `multica` binary.
+pub(crate) fn multica() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_multica"))
 }
 
 pub(crate) fn free_port() -> u16 {

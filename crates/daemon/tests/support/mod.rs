@@ -23,6 +23,20 @@ use tokio_util::sync::CancellationToken;
 
 pub(crate) mod git;
 
+/// The names in `dir`, sorted (none when it does not exist).
+pub(crate) fn entries(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
 pub(crate) const WAIT: Duration = Duration::from_secs(30);
 
 /// How the scripted agent behaves.
