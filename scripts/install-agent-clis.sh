@@ -6,7 +6,7 @@
 # manifest (and lock file) it was installed from, and every binary must answer
 # `--version`. Works from any directory.
 #
-# To add a CLI (e.g. opencode-ai): pin it in package.json, add its
+# To add a CLI: pin it in package.json, add its
 # binary name to BINARIES below, and run this script once to refresh the lock file.
 set -euo pipefail
 
@@ -14,7 +14,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SPEC_DIR="$ROOT/tools/agent-clis"
 PREFIX="$ROOT/.tools/agent-clis"
 STAMP="$PREFIX/.installed-from"
-BINARIES=(claude codex)
+BINARIES=(claude codex opencode)
 
 die() { printf 'install-agent-clis: %s\n' "$*" >&2; exit 1; }
 

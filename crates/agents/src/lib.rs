@@ -10,31 +10,39 @@
 //! - a stop reaches every process the agent started (SIGINT, SIGTERM, then SIGKILL
 //!   to the group), and whatever is left when the agent exits is ended too.
 //!
-//! Claude Code and Codex are driven now; OpenCode and ACP agents fit the same
-//! [`AgentBackend`] trait and the shared supervision in `supervisor`.
+//! Each CLI is an [`AgentProfile`] (a table entry: command, fixed arguments,
+//! protocol family); the family picks the backend: Claude-compatible stream-json,
+//! Codex's app server, OpenCode's JSON events, or ACP.
 
-mod claude;
+mod acp;
 mod codex;
 mod error;
 mod event;
 mod lines;
+mod opencode;
 mod process;
 mod provider;
 mod run;
+mod stream_json;
 mod supervisor;
 mod version;
 
-pub use claude::{ClaudeBackend, ClaudeStreamParser, ControlRequest, ParsedLine};
+pub use acp::AcpBackend;
 pub use codex::CodexBackend;
 pub use error::AgentError;
 pub use event::{AgentEvent, LogLevel};
 pub use lines::{Line, LineSplitter, MAX_LINE_BYTES};
+pub use opencode::{OpenCodeBackend, OpenCodeParser};
 pub use process::kill_all_agents;
-pub use provider::{Provider, UnknownProvider};
+pub use provider::{
+    AgentProfile, PromptInput, Protocol, Provider, StreamJsonStyle, UnknownProvider,
+    builtin_profiles,
+};
 pub use run::{
     AgentRun, EVENT_BUFFER, KillGrace, ModelUsage, OutcomeReceiver, RunOutcome, RunSpec, RunStatus,
 };
-pub use version::detect_version;
+pub use stream_json::{ClaudeStreamParser, ControlRequest, ParsedLine, StreamJsonBackend};
+pub use version::{VersionCheck, check_min_version, detect_version};
 
 use tokio_util::sync::CancellationToken;
 
@@ -48,10 +56,13 @@ pub trait AgentBackend: Send + Sync + std::fmt::Debug {
     fn spawn(&self, spec: RunSpec, cancel: CancellationToken) -> Result<AgentRun, AgentError>;
 }
 
-/// The backend that drives `provider`'s CLI.
-pub fn backend(provider: Provider) -> Box<dyn AgentBackend> {
-    match provider {
-        Provider::Claude => Box::new(ClaudeBackend),
-        Provider::Codex => Box::new(CodexBackend),
+/// The backend that drives `provider`'s CLI, chosen by its protocol family.
+pub fn backend(provider: &Provider) -> Box<dyn AgentBackend> {
+    let provider = provider.clone();
+    match provider.protocol().clone() {
+        Protocol::StreamJson(style) => Box::new(StreamJsonBackend::with_style(provider, style)),
+        Protocol::CodexAppServer => Box::new(CodexBackend::new(provider)),
+        Protocol::OpenCode => Box::new(OpenCodeBackend::new(provider)),
+        Protocol::Acp => Box::new(AcpBackend::new(provider)),
     }
 }

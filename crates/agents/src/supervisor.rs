@@ -24,7 +24,7 @@ use crate::process::{
     end_stragglers, own_process_group, stop_escalating, track_group, untrack_group,
 };
 use crate::{
-    AgentError, AgentEvent, AgentRun, EVENT_BUFFER, KillGrace, LogLevel, OutcomeReceiver,
+    AgentError, AgentEvent, AgentRun, EVENT_BUFFER, KillGrace, LogLevel, OutcomeReceiver, Provider,
     RunOutcome, RunSpec, RunStatus,
 };
 
@@ -79,14 +79,17 @@ pub(crate) trait OutputProtocol: Send + 'static {
 /// Everything needed to start and supervise one run.
 #[derive(Debug)]
 pub(crate) struct Launch<P> {
-    /// Names the CLI in logs, e.g. `claude`.
-    pub(crate) agent: &'static str,
+    /// Names the CLI in logs and messages, e.g. `claude`.
+    pub(crate) agent: Arc<str>,
     pub(crate) executable: PathBuf,
     /// Program, arguments, environment and work directory; pipes and the process
     /// group are set up here.
     pub(crate) command: Command,
     /// Written to stdin first, one per line.
     pub(crate) stdin_lines: Vec<String>,
+    /// Close stdin once `stdin_lines` are written: the CLI reads its input to the
+    /// end before it starts, and never asks anything back.
+    pub(crate) close_stdin: bool,
     pub(crate) protocol: P,
     pub(crate) timeout: Duration,
     /// See [`RunSpec::idle_timeout`](crate::RunSpec::idle_timeout).
@@ -157,18 +160,22 @@ enum StdinCommand {
 
 /// The CLI's command, in the run's work dir with the run's environment; the
 /// backend adds its arguments.
-pub(crate) fn command_for(agent: &'static str, spec: &RunSpec) -> Result<Command, AgentError> {
+/// The provider's own environment comes first, so the run's (the engine's) wins.
+pub(crate) fn command_for(provider: &Provider, spec: &RunSpec) -> Result<Command, AgentError> {
     if !spec.cwd.is_dir() {
         return Err(AgentError::MissingWorkDir {
             path: spec.cwd.clone(),
         });
     }
+    let profile = provider.profile();
     let mut command = Command::new(&spec.executable);
     command
         .current_dir(&spec.cwd)
-        .envs(spec.env.iter().map(|(key, value)| (key, value)));
+        .envs(profile.env.iter().map(|(key, value)| (key, value)))
+        .envs(spec.env.iter().map(|(key, value)| (key, value)))
+        .args(&profile.args);
     info!(
-        agent,
+        agent = %provider,
         cwd = %spec.cwd.display(),
         model = ?spec.model,
         resume = ?spec.resume_session_id,
@@ -235,6 +242,7 @@ where
         executable,
         mut command,
         stdin_lines,
+        close_stdin,
         protocol,
         timeout,
         idle_timeout,
@@ -253,7 +261,7 @@ where
         .map_err(|source| AgentError::from_spawn(executable.clone(), source))?;
     let pid = child.id();
     track_group(pid);
-    info!(agent, pid, executable = %executable.display(), "agent started");
+    info!(%agent, pid, executable = %executable.display(), "agent started");
 
     let (events_tx, events_rx) = mpsc::channel(EVENT_BUFFER);
     let (outcome_tx, outcome_rx) = oneshot::channel();
@@ -262,12 +270,15 @@ where
         // The receiver is alive: it is handed to the writer below.
         let _ = stdin_tx.send(StdinCommand::Write(line));
     }
+    if close_stdin {
+        let _ = stdin_tx.send(StdinCommand::Close);
+    }
     let finished = CancellationToken::new();
     let ready = CancellationToken::new();
     let stop_reading = CancellationToken::new();
 
     if let Some(stdin) = child.stdin.take() {
-        tokio::spawn(feed_stdin(agent, stdin, stdin_rx));
+        tokio::spawn(feed_stdin(Arc::clone(&agent), stdin, stdin_rx));
     }
     let stdout_reader = tokio::spawn(read_stdout(
         child.stdout.take(),
@@ -302,7 +313,7 @@ where
         };
         let (exit, stopped) = wait_for_exit(&mut child, pid, signals, limits, &activity).await;
         if let Some(cause) = stopped {
-            info!(agent, pid, ?cause, "agent stopped");
+            info!(%agent, pid, ?cause, "agent stopped");
         }
 
         let mut stdout_reader = stdout_reader;
@@ -314,7 +325,7 @@ where
             }
             Err(_) => {
                 debug!(
-                    agent,
+                    %agent,
                     pid, "output still open after the agent exited; ending its process group"
                 );
                 end_stragglers(pid).await;
@@ -335,14 +346,14 @@ where
                 duration,
             }),
             Err(error) => {
-                warn!(agent, %error, "the output reader failed");
+                warn!(%agent, %error, "the output reader failed");
                 RunOutcome::failed(
                     format!("reading {agent}'s output failed: {error}"),
                     duration,
                 )
             }
         };
-        info!(agent, pid, status = ?outcome.status, duration = ?outcome.duration, "agent finished");
+        info!(%agent, pid, status = ?outcome.status, duration = ?outcome.duration, "agent finished");
         // The receiver may be gone (the engine gave up on the run); nothing to do.
         let _ = outcome_tx.send(outcome);
     });
@@ -455,7 +466,7 @@ impl EventSink {
 }
 
 async fn feed_stdin(
-    agent: &'static str,
+    agent: Arc<str>,
     mut stdin: impl AsyncWrite + Unpin,
     mut commands: mpsc::UnboundedReceiver<StdinCommand>,
 ) {
@@ -471,7 +482,7 @@ async fn feed_stdin(
         if let Err(error) = written {
             // Usually the CLI exited early (bad flags, refused to run); its exit
             // status and stderr explain that better than this broken pipe.
-            debug!(agent, %error, "cannot write to the agent's stdin");
+            debug!(%agent, %error, "cannot write to the agent's stdin");
             return;
         }
     }

@@ -60,3 +60,80 @@ pub async fn detect_version(executable: &Path, timeout: Duration) -> Result<Stri
     }
     Ok(version)
 }
+
+/// How a CLI's version compares with the oldest one we can drive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VersionCheck {
+    Supported,
+    /// Older than `minimum`.
+    TooOld {
+        found: String,
+        minimum: String,
+    },
+    /// No `major.minor.patch` in what `--version` printed; the CLI is used anyway.
+    Unknown,
+}
+
+/// Compares the first `X.Y.Z` in `version_output` (e.g. `2.1.331 (Claude Code)`,
+/// `codex-cli 0.169.0`) with `minimum`.
+pub fn check_min_version(version_output: &str, minimum: &str) -> VersionCheck {
+    let (Some(found), Some(wanted)) = (semver_in(version_output), semver_in(minimum)) else {
+        return VersionCheck::Unknown;
+    };
+    if found >= wanted {
+        VersionCheck::Supported
+    } else {
+        VersionCheck::TooOld {
+            found: format!("{}.{}.{}", found.0, found.1, found.2),
+            minimum: minimum.to_owned(),
+        }
+    }
+}
+
+/// The first `X.Y.Z` (or `X.Y`) made of digits in `text`.
+fn semver_in(text: &str) -> Option<(u64, u64, u64)> {
+    text.split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .find_map(|word| {
+            let mut parts = word.split('.').filter(|part| !part.is_empty());
+            let major = parts.next()?.parse().ok()?;
+            let minor = parts.next()?.parse().ok()?;
+            let patch = parts.next().map_or(Some(0), |part| part.parse().ok())?;
+            Some((major, minor, patch))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_found_in_what_clis_print() {
+        assert_eq!(
+            check_min_version("2.1.331 (Claude Code)", "2.0.0"),
+            VersionCheck::Supported
+        );
+        assert_eq!(
+            check_min_version("codex-cli 0.169.0", "0.100.0"),
+            VersionCheck::Supported
+        );
+        assert_eq!(
+            check_min_version("codex-cli 0.99.1", "0.100.0"),
+            VersionCheck::TooOld {
+                found: "0.99.1".into(),
+                minimum: "0.100.0".into()
+            }
+        );
+        assert_eq!(
+            check_min_version("v1.18", "1.18.0"),
+            VersionCheck::Supported
+        );
+        assert_eq!(
+            check_min_version("dev build", "1.0.0"),
+            VersionCheck::Unknown
+        );
+        assert_eq!(
+            check_min_version("1.2.3-beta.4", "1.2.3"),
+            VersionCheck::Supported
+        );
+    }
+}

@@ -85,7 +85,7 @@ async fn environment_arguments_and_result_reach_the_outcome() {
              echo '{RESULT_LINE}'\n"
         ),
     );
-    let run = backend(Provider::Claude)
+    let run = backend(&Provider::claude())
         .spawn(
             spec(dir.path(), exe, Duration::from_secs(30)),
             CancellationToken::new(),
@@ -115,7 +115,7 @@ async fn a_cli_ignoring_interrupt_and_terminate_is_killed_with_its_children() {
          while true; do sleep 1; done\n",
     );
     let cancel = CancellationToken::new();
-    let run = backend(Provider::Claude)
+    let run = backend(&Provider::claude())
         .spawn(
             spec(dir.path(), exe, Duration::from_secs(60)),
             cancel.clone(),
@@ -149,7 +149,7 @@ async fn a_background_job_holding_stdout_does_not_hang_the_run() {
         ),
     );
     let started = Instant::now();
-    let run = backend(Provider::Claude)
+    let run = backend(&Provider::claude())
         .spawn(
             spec(dir.path(), exe, Duration::from_secs(60)),
             CancellationToken::new(),
@@ -176,7 +176,7 @@ async fn a_slow_consumer_gets_every_event() {
              echo '{RESULT_LINE}'\n"
         ),
     );
-    let run = backend(Provider::Claude)
+    let run = backend(&Provider::claude())
         .spawn(
             spec(dir.path(), exe, Duration::from_secs(60)),
             CancellationToken::new(),
@@ -212,7 +212,7 @@ async fn a_dropped_consumer_does_not_block_the_cli() {
              echo '{RESULT_LINE}'\n"
         ),
     );
-    let run = backend(Provider::Claude)
+    let run = backend(&Provider::claude())
         .spawn(
             spec(dir.path(), exe, Duration::from_secs(60)),
             CancellationToken::new(),
@@ -235,7 +235,7 @@ async fn malformed_lines_exit_codes_and_missing_results_are_explained() {
         dir.path(),
         "echo 'warning: not json'\necho '{\"type\":\"assistant\",'\necho 'oops' >&2\nexit 0\n",
     );
-    let run = backend(Provider::Claude)
+    let run = backend(&Provider::claude())
         .spawn(
             spec(dir.path(), exe, Duration::from_secs(30)),
             CancellationToken::new(),
@@ -260,7 +260,7 @@ async fn malformed_lines_exit_codes_and_missing_results_are_explained() {
         dir.path(),
         "echo '--dangerously-skip-permissions cannot be used with root/sudo privileges for security reasons' >&2\nexit 1\n",
     );
-    let run = backend(Provider::Claude)
+    let run = backend(&Provider::claude())
         .spawn(
             spec(dir.path(), failing, Duration::from_secs(30)),
             CancellationToken::new(),
@@ -279,7 +279,7 @@ async fn malformed_lines_exit_codes_and_missing_results_are_explained() {
 async fn timeouts_stop_the_run() {
     let dir = tempfile::tempdir().expect("tempdir");
     let exe = script(dir.path(), "sleep 300\n");
-    let run = backend(Provider::Claude)
+    let run = backend(&Provider::claude())
         .spawn(
             spec(dir.path(), exe, Duration::from_millis(300)),
             CancellationToken::new(),
@@ -305,7 +305,7 @@ async fn a_twenty_megabyte_line_is_one_event() {
              echo '{RESULT_LINE}'\n"
         ),
     );
-    let run = backend(Provider::Claude)
+    let run = backend(&Provider::claude())
         .spawn(
             spec(dir.path(), exe, Duration::from_secs(60)),
             CancellationToken::new(),
@@ -327,7 +327,7 @@ async fn a_twenty_megabyte_line_is_one_event() {
 async fn missing_executables_and_work_dirs_are_clear_errors() {
     let dir = tempfile::tempdir().expect("tempdir");
     let missing = dir.path().join("nope").join("claude");
-    let error = backend(Provider::Claude)
+    let error = backend(&Provider::claude())
         .spawn(
             spec(dir.path(), missing.clone(), Duration::from_secs(1)),
             CancellationToken::new(),
@@ -338,7 +338,7 @@ async fn missing_executables_and_work_dirs_are_clear_errors() {
     let exe = script(dir.path(), "exit 0\n");
     let mut bad_cwd = spec(dir.path(), exe, Duration::from_secs(1));
     bad_cwd.cwd = dir.path().join("gone");
-    let error = backend(Provider::Claude)
+    let error = backend(&Provider::claude())
         .spawn(bad_cwd, CancellationToken::new())
         .expect_err("missing work dir");
     assert!(error.to_string().contains("does not exist"), "{error}");

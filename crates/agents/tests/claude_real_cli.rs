@@ -27,7 +27,7 @@ fn tool_then_answer() -> Scenario {
 }
 
 fn claude() -> Box<dyn AgentBackend> {
-    backend(Provider::Claude)
+    backend(&Provider::claude())
 }
 
 /// `n` answered requests' worth of the fake API's fixed usage, for `model`.

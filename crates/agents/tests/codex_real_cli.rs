@@ -40,7 +40,7 @@ fn usage_of(requests: u64) -> Vec<ModelUsage> {
 async fn codex_runs_a_shell_tool_and_answers_then_resumes_its_thread() {
     let api = api().await;
     let sandbox = Sandbox::new();
-    let codex = backend(Provider::Codex);
+    let codex = backend(&Provider::codex());
 
     let run = codex
         .spawn(
@@ -130,7 +130,7 @@ async fn a_session_codex_no_longer_has_starts_a_fresh_thread() {
     let api = api().await;
     let sandbox = Sandbox::new();
     let gone = "01a20f37-0000-7000-8000-000000000000";
-    let run = backend(Provider::Codex)
+    let run = backend(&Provider::codex())
         .spawn(
             multica_agents::RunSpec {
                 resume_session_id: Some(gone.into()),
@@ -159,7 +159,7 @@ async fn a_model_api_error_fails_the_run_with_codexs_message() {
     .await
     .expect("fake model API");
     let sandbox = Sandbox::new();
-    let run = backend(Provider::Codex)
+    let run = backend(&Provider::codex())
         .spawn(sandbox.codex_spec(&api, "Hi."), CancellationToken::new())
         .expect("codex starts");
     let (_, outcome) = finish(run).await;

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use multica_agents::{
-    AgentBackend, AgentError, AgentEvent, ClaudeBackend, RunSpec, RunStatus, detect_version,
+    AgentBackend, AgentError, AgentEvent, RunSpec, RunStatus, StreamJsonBackend, detect_version,
 };
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -21,7 +21,7 @@ const INIT: &str =
 const RESULT: &str = r#"{"type":"result","subtype":"success","is_error":false,"result":"all done","session_id":"sess-1","usage":{"input_tokens":5,"output_tokens":2},"modelUsage":{"fake-model":{"inputTokens":5,"outputTokens":2,"costUSD":0.01}}}"#;
 
 fn start(script: &Path, cwd: &Path) -> multica_agents::AgentRun {
-    ClaudeBackend
+    StreamJsonBackend::claude()
         .spawn(fake_spec(script, cwd), CancellationToken::new())
         .expect("spawn the fake CLI")
 }
@@ -321,7 +321,7 @@ async fn cancel_kills_a_cli_that_ignores_sigint_and_sigterm() {
         &format!("trap '' INT TERM\necho '{INIT}'\nsleep 600\nsleep 600"),
     );
     let cancel = CancellationToken::new();
-    let mut run = ClaudeBackend
+    let mut run = StreamJsonBackend::claude()
         .spawn(fake_spec(&script, dir.path()), cancel.clone())
         .expect("spawn");
     let pgid = run.pid.expect("pid");
@@ -380,7 +380,7 @@ async fn timeout_stops_the_run() {
     let script = write_script(dir.path(), "claude", &format!("echo '{INIT}'\nsleep 600"));
     let mut spec = fake_spec(&script, dir.path());
     spec.timeout = Duration::from_millis(500);
-    let run = ClaudeBackend
+    let run = StreamJsonBackend::claude()
         .spawn(spec, CancellationToken::new())
         .expect("spawn");
     let pgid = run.pid.expect("pid");
@@ -396,13 +396,13 @@ async fn timeout_stops_the_run() {
 async fn spawn_errors_are_clear() {
     let dir = tempfile::tempdir().expect("dir");
     let missing = dir.path().join("no-such-claude");
-    let error = ClaudeBackend
+    let error = StreamJsonBackend::claude()
         .spawn(fake_spec(&missing, dir.path()), CancellationToken::new())
         .expect_err("missing executable");
     assert!(matches!(error, AgentError::NotFound { .. }), "{error}");
 
     let script = write_script(dir.path(), "claude", "exit 0");
-    let error = ClaudeBackend
+    let error = StreamJsonBackend::claude()
         .spawn(
             fake_spec(&script, &dir.path().join("gone")),
             CancellationToken::new(),
@@ -470,7 +470,7 @@ async fn a_cli_that_goes_quiet_is_stopped_by_the_idle_watchdog() {
         idle_timeout: Some(Duration::from_millis(600)),
         ..fake_spec(&script, dir.path())
     };
-    let run = ClaudeBackend
+    let run = StreamJsonBackend::claude()
         .spawn(spec, CancellationToken::new())
         .expect("spawn");
     let pgid = run.pid.expect("pid");
@@ -499,7 +499,7 @@ async fn a_cli_that_keeps_talking_outlives_the_idle_limit() {
         idle_timeout: Some(Duration::from_millis(700)),
         ..fake_spec(&script, dir.path())
     };
-    let run = ClaudeBackend
+    let run = StreamJsonBackend::claude()
         .spawn(spec, CancellationToken::new())
         .expect("spawn");
     let (_, outcome) = finish(run).await;

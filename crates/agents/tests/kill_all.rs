@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use multica_agents::{AgentBackend, AgentEvent, ClaudeBackend, RunStatus, kill_all_agents};
+use multica_agents::{AgentBackend, AgentEvent, RunStatus, StreamJsonBackend, kill_all_agents};
 use tokio_util::sync::CancellationToken;
 
 use support::{assert_group_gone, fake_spec, finish, write_script};
@@ -21,7 +21,7 @@ async fn a_forced_exit_kills_every_running_agent_group() {
     );
     let mut runs = Vec::new();
     for _ in 0..2 {
-        let mut run = ClaudeBackend
+        let mut run = StreamJsonBackend::claude()
             .spawn(fake_spec(&script, dir.path()), CancellationToken::new())
             .expect("spawn");
         assert_eq!(

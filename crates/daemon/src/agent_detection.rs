@@ -47,7 +47,7 @@ pub async fn detect_agents(
         match result {
             Ok(agent) => detection.found.push(agent),
             Err(reason) => detection.skipped.push(SkippedAgent {
-                provider: setting.provider,
+                provider: setting.provider.clone(),
                 reason,
             }),
         }
@@ -71,7 +71,7 @@ async fn probe(
         .await
         .map_err(|error| error.to_string())?;
     Ok(DetectedAgent {
-        provider: setting.provider,
+        provider: setting.provider.clone(),
         executable,
         version,
         model: setting.model.clone(),

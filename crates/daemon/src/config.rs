@@ -4,7 +4,6 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use multica_agents::Provider;
 use multica_api::{ServerUrl, ServerUrlError};
 
 use crate::cli_config::{CliConfig, CliConfigError, config_path};
@@ -25,14 +24,7 @@ pub const DEFAULT_CONFIG_RELOAD_INTERVAL: Duration = Duration::from_secs(5);
 pub const DEFAULT_WORKSPACE_SYNC_INTERVAL: Duration = Duration::from_secs(30);
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
-/// One agent CLI the engine should look for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AgentSetting {
-    pub provider: Provider,
-    /// A bare name is looked up on PATH; anything with a separator is used as is.
-    pub executable: PathBuf,
-    pub model: Option<String>,
-}
+pub use crate::agent_config::AgentSetting;
 
 /// Everything the engine needs to run. Built by [`DaemonConfig::load`] for the
 /// headless daemon, or directly by the desktop app and tests.
@@ -103,6 +95,8 @@ pub enum ConfigError {
     NoHome,
     #[error(transparent)]
     CliConfig(#[from] CliConfigError),
+    #[error(transparent)]
+    Agents(#[from] crate::agent_config::AgentConfigError),
     #[error("invalid profile name {0:?}: use letters, digits, '-' and '_' only")]
     Profile(String),
 }
@@ -312,22 +306,7 @@ impl DaemonConfig {
             .map(PathBuf::from)
             .or_else(|| home.as_ref().map(|home| home.join(".codex")));
 
-        let agents = Provider::all()
-            .iter()
-            .map(|&provider| {
-                let prefix = provider.env_prefix();
-                AgentSetting {
-                    provider,
-                    executable: env.var(&format!("MULTICA_{prefix}_PATH")).map_or_else(
-                        || PathBuf::from(provider.default_executable()),
-                        PathBuf::from,
-                    ),
-                    model: env
-                        .var(&format!("MULTICA_{prefix}_MODEL"))
-                        .map(|model| model.trim().to_owned()),
-                }
-            })
-            .collect();
+        let agents = crate::agent_config::agent_settings(|name| env.var(name), &file)?;
 
         Ok(Self {
             server_url,

@@ -165,8 +165,8 @@ impl Shared {
             .map_or("", |control| control.secret().expose())
     }
 
-    pub(crate) fn agent_for(&self, provider: Provider) -> Option<&DetectedAgent> {
-        self.agents.iter().find(|agent| agent.provider == provider)
+    pub(crate) fn agent_for(&self, provider: &Provider) -> Option<&DetectedAgent> {
+        self.agents.iter().find(|agent| agent.provider == *provider)
     }
 }
 
@@ -820,13 +820,17 @@ async fn register_workspace(
     let runtimes = response
         .runtimes
         .into_iter()
-        .filter_map(|runtime| match runtime.provider.parse::<Provider>() {
-            Ok(provider) => Some(RuntimeBinding {
+        .filter_map(|runtime| match shared
+            .agents
+            .iter()
+            .find(|agent| agent.provider.as_str() == runtime.provider)
+        {
+            Some(agent) => Some(RuntimeBinding {
                 id: runtime.id,
                 workspace_id: workspace_id.to_owned(),
-                provider,
+                provider: agent.provider.clone(),
             }),
-            Err(_) => {
+            None => {
                 warn!(provider = %runtime.provider, "server returned a runtime for an unknown provider");
                 None
             }

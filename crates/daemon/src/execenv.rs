@@ -8,7 +8,7 @@
 use std::fs;
 use std::path::{Component, Path, PathBuf};
 
-use multica_agents::Provider;
+use multica_agents::{Protocol, Provider};
 
 use crate::brief::render_brief;
 
@@ -112,7 +112,7 @@ pub fn prepare(
     workspaces_root: &Path,
     workspace_id: &str,
     task_id: &str,
-    provider: Provider,
+    provider: &Provider,
     context: &TaskContext,
     prior_work_dir: Option<&Path>,
 ) -> Result<TaskEnvironment, ExecEnvError> {
@@ -173,7 +173,7 @@ fn is_reusable_work_dir(workspace_dir: &Path, candidate: &Path) -> bool {
 
 fn write_context_files(
     work_dir: &Path,
-    provider: Provider,
+    provider: &Provider,
     context: &TaskContext,
 ) -> Result<(), ExecEnvError> {
     let context_dir = work_dir.join(".agent_context");
@@ -191,11 +191,8 @@ fn write_context_files(
 }
 
 /// The file each CLI reads its project instructions from.
-pub fn brief_file_name(provider: Provider) -> &'static str {
-    match provider {
-        Provider::Claude => "CLAUDE.md",
-        _ => "AGENTS.md",
-    }
+pub fn brief_file_name(provider: &Provider) -> &str {
+    &provider.profile().brief_file
 }
 
 /// The per-task `CODEX_HOME`, beside the work dir: `<task root>/codex-home`.
@@ -262,12 +259,16 @@ fn link_or_copy(source: &Path, target: &Path) -> Result<(), ExecEnvError> {
 }
 
 /// Where each CLI discovers skills by itself.
-fn skills_dir(work_dir: &Path, provider: Provider) -> PathBuf {
-    match provider {
-        Provider::Claude => work_dir.join(".claude").join("skills"),
-        Provider::Codex => codex_home_of(work_dir).join("skills"),
-        #[allow(unreachable_patterns, reason = "providers arrive with later backends")]
-        _ => work_dir.join(".agent_context").join("skills"),
+fn skills_dir(work_dir: &Path, provider: &Provider) -> PathBuf {
+    if *provider.protocol() == Protocol::CodexAppServer {
+        return codex_home_of(work_dir).join("skills");
+    }
+    match &provider.profile().skills_dir {
+        Some(dir) => dir
+            .split('/')
+            .filter(|part| !part.is_empty())
+            .fold(work_dir.to_owned(), |path, part| path.join(part)),
+        None => work_dir.join(".agent_context").join("skills"),
     }
 }
 
@@ -415,7 +416,7 @@ mod tests {
             root.path(),
             "ws-1",
             "0123456789abcdef",
-            Provider::Claude,
+            &Provider::claude(),
             &context(),
             None,
         )
@@ -451,7 +452,7 @@ mod tests {
             root.path(),
             "ws-1",
             "aaaaaaaa1",
-            Provider::Claude,
+            &Provider::claude(),
             &context(),
             None,
         )
@@ -462,7 +463,7 @@ mod tests {
             root.path(),
             "ws-1",
             "bbbbbbbb2",
-            Provider::Claude,
+            &Provider::claude(),
             &context(),
             Some(&first.work_dir),
         )
@@ -478,7 +479,7 @@ mod tests {
             root.path(),
             "ws-1",
             "cccccccc3",
-            Provider::Claude,
+            &Provider::claude(),
             &context(),
             Some(&outside),
         )
@@ -498,7 +499,7 @@ mod tests {
                     root.path(),
                     bad_workspace,
                     "t1",
-                    Provider::Claude,
+                    &Provider::claude(),
                     &context(),
                     None
                 )
@@ -517,7 +518,7 @@ mod tests {
         ] {
             let mut context = context();
             context.skills[0].files[0].path = bad_path.into();
-            let error = prepare(root.path(), "ws", "t2", Provider::Claude, &context, None)
+            let error = prepare(root.path(), "ws", "t2", &Provider::claude(), &context, None)
                 .expect_err(bad_path);
             assert!(error.to_string().contains("skill file path"), "{error}");
         }
@@ -527,7 +528,7 @@ mod tests {
                     root.path(),
                     "ws",
                     bad_task,
-                    Provider::Claude,
+                    &Provider::claude(),
                     &context(),
                     None
                 )
@@ -548,9 +549,16 @@ mod tests {
         let root = tempfile::tempdir().expect("tempdir");
         let outside = tempfile::tempdir().expect("outside");
         // A first run leaves the skill folder; something plants a link in it.
-        let first = prepare(root.path(), "ws", "t3", Provider::Claude, &context(), None)
-            .expect("first run");
-        let skill_dir = skills_dir(&first.work_dir, Provider::Claude).join("code-review");
+        let first = prepare(
+            root.path(),
+            "ws",
+            "t3",
+            &Provider::claude(),
+            &context(),
+            None,
+        )
+        .expect("first run");
+        let skill_dir = skills_dir(&first.work_dir, &Provider::claude()).join("code-review");
         std::os::unix::fs::symlink(outside.path(), skill_dir.join("docs")).expect("symlink");
         let mut context = context();
         context.skills[0].files[0].path = "docs/evil.md".into();
@@ -558,7 +566,7 @@ mod tests {
             root.path(),
             "ws",
             "t4",
-            Provider::Claude,
+            &Provider::claude(),
             &context,
             Some(&first.work_dir),
         )
@@ -591,7 +599,7 @@ mod tests {
             root.path(),
             "ws",
             "codex123",
-            Provider::Codex,
+            &Provider::codex(),
             &context,
             None,
         )

@@ -86,7 +86,7 @@ fn elapsed_ms(started: Instant) -> u64 {
 
 async fn ping_agent(shared: &Shared, runtime: &RuntimeBinding) -> Result<String, String> {
     let agent = shared
-        .agent_for(runtime.provider)
+        .agent_for(&runtime.provider)
         .ok_or_else(|| format!("no agent CLI for provider {}", runtime.provider))?;
     let scratch = tempfile::tempdir()
         .map_err(|error| format!("cannot create a scratch directory: {error}"))?;
@@ -101,7 +101,7 @@ async fn ping_agent(shared: &Shared, runtime: &RuntimeBinding) -> Result<String,
         idle_timeout: None,
         kill_grace: multica_agents::KillGrace::default(),
     };
-    let run = multica_agents::backend(runtime.provider)
+    let run = multica_agents::backend(&runtime.provider)
         .spawn(spec, CancellationToken::new())
         .map_err(|error| error.to_string())?;
     let multica_agents::AgentRun {

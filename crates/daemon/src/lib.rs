@@ -1,6 +1,7 @@
 //! The Multica agent daemon engine. It knows nothing of its host: the desktop app and
 //! the headless `multica daemon start --foreground` both drive the same [`Engine`].
 
+pub mod agent_config;
 pub mod agent_detection;
 pub mod brief;
 pub mod cli_config;

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use multica_agents::{AgentEvent, AgentRun, Provider, RunOutcome, RunSpec, RunStatus};
+use multica_agents::{AgentEvent, AgentRun, Protocol, RunOutcome, RunSpec, RunStatus};
 use multica_api::ApiError;
 use multica_api::wire::{AgentTask, CompleteRequest, TaskMessage, TaskStatus};
 use tokio_util::sync::CancellationToken;
@@ -115,7 +115,7 @@ async fn execute(
     stop: &CancellationToken,
 ) -> TaskOutcome {
     let client = &shared.client;
-    let Some(agent) = shared.agent_for(runtime.provider) else {
+    let Some(agent) = shared.agent_for(&runtime.provider) else {
         let error = format!(
             "no agent CLI for provider {} on this machine",
             runtime.provider
@@ -182,7 +182,7 @@ async fn execute(
             .map_or_else(|| environment.root.clone(), Path::to_path_buf),
     });
     let mut env = task_env(shared, task, workspace_id, agent_name);
-    if runtime.provider == Provider::Codex {
+    if *runtime.provider.protocol() == Protocol::CodexAppServer {
         let work_dir = environment.work_dir.clone();
         let user_home = shared.config.codex_home.clone();
         let prepared = tokio::task::spawn_blocking(move || {
@@ -217,7 +217,7 @@ async fn execute(
         kill_grace: multica_agents::KillGrace::default(),
     };
     let agent_cancel = CancellationToken::new();
-    let run = match multica_agents::backend(runtime.provider).spawn(spec, agent_cancel.clone()) {
+    let run = match multica_agents::backend(&runtime.provider).spawn(spec, agent_cancel.clone()) {
         Ok(run) => run,
         Err(error) => {
             return report_failure(
@@ -266,7 +266,7 @@ async fn execute(
         return TaskOutcome::Cancelled;
     }
 
-    let provider = runtime.provider;
+    let provider = runtime.provider.clone();
     match outcome.status {
         RunStatus::Completed if outcome.output.trim().is_empty() => {
             report_failure(
@@ -419,14 +419,14 @@ async fn prepare_environment(
     let root = shared.config.workspaces_root.clone();
     let workspace_id = workspace_id.to_owned();
     let task_id = task.id.clone();
-    let provider = runtime.provider;
+    let provider = runtime.provider.clone();
     let context = context.clone();
     tokio::task::spawn_blocking(move || {
         execenv::prepare(
             &root,
             &workspace_id,
             &task_id,
-            provider,
+            &provider,
             &context,
             prior.as_deref(),
         )

@@ -2,12 +2,13 @@
 //! tests: they make real requests, run real tools, and print their real event
 //! streams, while the answers come from a [`Scenario`].
 //!
-//! One module per wire dialect: Anthropic Messages (Claude Code) and OpenAI
-//! Responses (Codex); chat completions (OpenCode) fits beside them. Each reads a
+//! One module per wire dialect: Anthropic Messages (Claude Code), OpenAI
+//! Responses (Codex) and OpenAI chat completions (OpenCode). Each reads a
 //! [`script::Conversation`] from its requests and renders the dialect-neutral
 //! [`script::Reply`].
 
 mod anthropic;
+mod openai_chat;
 mod openai_responses;
 mod script;
 
@@ -84,6 +85,11 @@ impl RecordedRequest {
     /// A Responses API turn (`POST …/v1/responses`), as Codex sends them.
     pub fn is_responses(&self) -> bool {
         self.method == "POST" && self.path.ends_with("/v1/responses")
+    }
+
+    /// A chat-completions turn (`POST …/v1/chat/completions`), as OpenCode sends them.
+    pub fn is_chat_completion(&self) -> bool {
+        self.method == "POST" && self.path.ends_with("/v1/chat/completions")
     }
 
     /// The model the request asked for, if it names one.
@@ -193,6 +199,24 @@ impl FakeModelApi {
         vec![("FAKE_API_KEY".to_owned(), "test".to_owned())]
     }
 
+    /// An `opencode.json` that makes `fake/<model>` come from this server through
+    /// OpenCode's openai-compatible provider, and the default model.
+    pub fn opencode_config(&self, model: &str) -> String {
+        serde_json::json!({
+            "$schema": "https://opencode.ai/config.json",
+            "provider": {"fake": {
+                "npm": "@ai-sdk/openai-compatible",
+                "name": "fake",
+                "options": {"baseURL": format!("{}/v1", self.base_url()), "apiKey": "test"},
+                "models": {model: {"name": model}},
+            }},
+            "model": format!("fake/{model}"),
+            "autoupdate": false,
+            "share": "disabled",
+        })
+        .to_string()
+    }
+
     /// Stops serving, ends hanging answers, and waits for the server to finish.
     pub async fn shutdown(mut self) {
         self.shared.shutdown.cancel();
@@ -249,7 +273,25 @@ async fn handle(
     if path.ends_with("/v1/responses") {
         return openai_responses(&shared, &body);
     }
+    if path.ends_with("/v1/chat/completions") {
+        return openai_chat(&shared, &body);
+    }
     not_found()
+}
+
+fn openai_chat(shared: &Shared, body: &Value) -> Response {
+    let conversation = openai_chat::conversation(body);
+    let id = openai_chat::completion_id(&conversation);
+    let model = openai_chat::model(body);
+    match shared.scenario.reply(&conversation) {
+        script::Reply::Error { status, body } => error_response(status, body),
+        script::Reply::Hang => hanging_stream(shared, vec![openai_chat::opening(&id, &model)]),
+        script::Reply::Turn { blocks, stop } => {
+            let events = openai_chat::stream_events(&id, &model, &blocks, stop);
+            let stream = futures::stream::iter(events).map(Ok::<_, std::convert::Infallible>);
+            sse_response(Body::from_stream(stream))
+        }
+    }
 }
 
 fn openai_responses(shared: &Shared, body: &Value) -> Response {

@@ -41,16 +41,30 @@ const CONFIG_OVERRIDES: &[&str] = &[
 /// creation or resume) before the run is given up.
 pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(60);
 
-#[derive(Debug, Clone, Copy, Default)]
-pub struct CodexBackend;
+#[derive(Debug, Clone)]
+pub struct CodexBackend {
+    provider: Provider,
+}
+
+impl CodexBackend {
+    pub fn new(provider: Provider) -> Self {
+        Self { provider }
+    }
+}
+
+impl Default for CodexBackend {
+    fn default() -> Self {
+        Self::new(Provider::codex())
+    }
+}
 
 impl AgentBackend for CodexBackend {
     fn provider(&self) -> Provider {
-        Provider::Codex
+        self.provider.clone()
     }
 
     fn spawn(&self, spec: RunSpec, cancel: CancellationToken) -> Result<AgentRun, AgentError> {
-        let mut command = supervisor::command_for("codex", &spec)?;
+        let mut command = supervisor::command_for(&self.provider, &spec)?;
         command
             .arg("app-server")
             .args(CONFIG_OVERRIDES.iter().flat_map(|value| ["-c", value]))
@@ -65,10 +79,11 @@ impl AgentBackend for CodexBackend {
                 .filter(|s| !s.trim().is_empty()),
         });
         let launch = Launch {
-            agent: "codex",
+            agent: self.provider.as_str().into(),
             executable: spec.executable,
             command,
             stdin_lines: vec![AppServerClient::initialize_line()],
+            close_stdin: false,
             protocol: CodexProtocol(client),
             timeout: spec.timeout,
             idle_timeout: spec.idle_timeout,

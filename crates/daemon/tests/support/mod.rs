@@ -176,9 +176,11 @@ impl Harness {
             workspace_sync_interval: Duration::from_millis(300),
             shutdown_grace: Duration::from_secs(10),
             agents: vec![AgentSetting {
-                provider: Provider::Claude,
+                provider: Provider::claude(),
                 executable: claude,
+                pinned: true,
                 model: None,
+                max_concurrent_tasks: None,
             }],
             multica_cli: multica,
             config_file,

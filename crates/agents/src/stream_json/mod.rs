@@ -1,11 +1,13 @@
-//! Claude Code (`claude`), driven headless:
+//! Claude Code's stream-json format, and the CLIs that copy it (CodeBuddy, Qwen
+//! Code, Cursor's agent…): one backend, configured by the provider's
+//! [`StreamJsonStyle`]. Claude Code itself runs as
 //!
 //! ```text
 //! claude -p --input-format stream-json --output-format stream-json --verbose
 //!        --permission-mode bypassPermissions [--model M] [--resume SESSION]
 //! ```
 //!
-//! The prompt goes in on stdin as one stream-json user message, not as an argument.
+//! with the prompt on stdin as one stream-json user message, not as an argument.
 //! Checked with Claude Code 2.1.331:
 //! - With `-p <prompt>` and a stdin pipe that stays open, the CLI waits 3 s for
 //!   stdin data ("no stdin data received in 3s, proceeding without it") before it
@@ -19,6 +21,9 @@
 //!   fail ("Tool permission request failed: AbortError: Stream closed").
 //! - Prompts of any size fit (an argument is limited to 128 KiB on Linux) and they
 //!   do not show up in `ps`.
+//!
+//! CLIs that take the prompt as an argument or as plain stdin get their stdin
+//! closed once the prompt is written.
 //!
 //! `--permission-prompt-tool stdio` is not passed: it would route permission
 //! prompts to us, but it also offers the model the AskUserQuestion tool, and an
@@ -38,61 +43,91 @@ use tokio_util::sync::CancellationToken;
 
 pub use parser::{ClaudeStreamParser, ControlRequest, ParsedLine};
 
+use crate::provider::{PromptInput, Protocol, StreamJsonStyle};
 use crate::supervisor::{self, Ended, Launch, OutputProtocol, Reaction};
 use crate::{AgentBackend, AgentError, AgentRun, Provider, RunOutcome, RunSpec, RunStatus};
 
 /// What Claude Code prints on stderr when it refuses to bypass permissions as root.
 const ROOT_REFUSAL: &str = "cannot be used with root/sudo privileges";
 
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ClaudeBackend;
+/// Drives a CLI that prints Claude Code's stream-json.
+#[derive(Debug, Clone)]
+pub struct StreamJsonBackend {
+    provider: Provider,
+    style: StreamJsonStyle,
+}
 
-impl AgentBackend for ClaudeBackend {
+impl StreamJsonBackend {
+    /// `None` when `provider` speaks another protocol.
+    pub fn new(provider: Provider) -> Option<Self> {
+        let Protocol::StreamJson(style) = provider.protocol() else {
+            return None;
+        };
+        let style = style.clone();
+        Some(Self::with_style(provider, style))
+    }
+
+    pub(crate) fn with_style(provider: Provider, style: StreamJsonStyle) -> Self {
+        Self { provider, style }
+    }
+
+    /// Claude Code's backend.
+    pub fn claude() -> Self {
+        Self {
+            provider: Provider::claude(),
+            style: StreamJsonStyle::claude(),
+        }
+    }
+}
+
+impl AgentBackend for StreamJsonBackend {
     fn provider(&self) -> Provider {
-        Provider::Claude
+        self.provider.clone()
     }
 
     fn spawn(&self, spec: RunSpec, cancel: CancellationToken) -> Result<AgentRun, AgentError> {
-        let mut command = supervisor::command_for("claude", &spec)?;
-        command.args(claude_args(&spec));
+        let mut command = supervisor::command_for(&self.provider, &spec)?;
+        command.args(run_args(&self.style, &spec));
         let resumed = spec.resume_session_id.is_some();
+        let (stdin_lines, close_stdin) = match &self.style.prompt {
+            PromptInput::StdinMessage => (vec![prompt_message(&spec.prompt)], false),
+            PromptInput::StdinText => (vec![spec.prompt.clone()], true),
+            PromptInput::Argument { .. } => (Vec::new(), true),
+        };
+        let agent: std::sync::Arc<str> = self.provider.as_str().into();
         let launch = Launch {
-            agent: "claude",
+            agent: agent.clone(),
             executable: spec.executable,
             command,
-            stdin_lines: vec![prompt_message(&spec.prompt)],
+            stdin_lines,
+            close_stdin,
             protocol: ClaudeStreamParser::new(),
             timeout: spec.timeout,
             idle_timeout: spec.idle_timeout,
             kill_grace: spec.kill_grace,
             handshake_timeout: None,
         };
-        supervisor::start(launch, cancel, move |ended| outcome(ended, resumed))
+        supervisor::start(launch, cancel, move |ended| outcome(&agent, ended, resumed))
     }
 }
 
-fn claude_args(spec: &RunSpec) -> Vec<String> {
-    let mut args: Vec<String> = [
-        "-p",
-        "--input-format",
-        "stream-json",
-        "--output-format",
-        "stream-json",
-        "--verbose",
-        "--permission-mode",
-        "bypassPermissions",
-    ]
-    .map(str::to_owned)
-    .to_vec();
+/// The arguments after the provider's fixed ones: model, session, and the prompt
+/// when it goes on the command line.
+fn run_args(style: &StreamJsonStyle, spec: &RunSpec) -> Vec<String> {
+    let mut args = Vec::new();
     if let Some(model) = spec.model.as_ref().filter(|m| !m.trim().is_empty()) {
-        args.extend(["--model".to_owned(), model.clone()]);
+        args.extend([style.model_flag.clone(), model.clone()]);
     }
     if let Some(session) = spec
         .resume_session_id
         .as_ref()
         .filter(|s| !s.trim().is_empty())
     {
-        args.extend(["--resume".to_owned(), session.clone()]);
+        args.extend([style.resume_flag.clone(), session.clone()]);
+    }
+    if let PromptInput::Argument { flag } = &style.prompt {
+        args.extend(flag.iter().cloned());
+        args.push(spec.prompt.clone());
     }
     args
 }
@@ -122,7 +157,7 @@ impl OutputProtocol for ClaudeStreamParser {
     }
 }
 
-fn outcome(ended: Ended<ClaudeStreamParser>, resumed: bool) -> RunOutcome {
+fn outcome(agent: &str, ended: Ended<ClaudeStreamParser>, resumed: bool) -> RunOutcome {
     let Ended {
         protocol: parser,
         exit,
@@ -135,16 +170,19 @@ fn outcome(ended: Ended<ClaudeStreamParser>, resumed: bool) -> RunOutcome {
     let session_id = parser.session_id().map(str::to_owned);
     let final_text = parser.final_text().map(str::to_owned);
     let (status, error) = match (
-        supervisor::stopped_outcome("claude", stopped, timeout, &stderr_tail),
+        supervisor::stopped_outcome(agent, stopped, timeout, &stderr_tail),
         &final_text,
     ) {
         (Some((status, error)), _) => (status, Some(error)),
         (_, Some(text)) if parser.final_is_error() => (
             RunStatus::Failed,
-            Some(format!("claude reported an error: {}", text.trim())),
+            Some(format!("{agent} reported an error: {}", text.trim())),
         ),
         (_, Some(_)) => (RunStatus::Completed, None),
-        (_, None) => (RunStatus::Failed, Some(no_result_error(exit, &stderr_tail))),
+        (_, None) => (
+            RunStatus::Failed,
+            Some(no_result_error(agent, exit, &stderr_tail)),
+        ),
     };
     RunOutcome {
         status,
@@ -157,16 +195,16 @@ fn outcome(ended: Ended<ClaudeStreamParser>, resumed: bool) -> RunOutcome {
     }
 }
 
-/// Why a run that printed no result failed, with what claude said on stderr.
-fn no_result_error(exit: Option<ExitStatus>, stderr_tail: &str) -> String {
+/// Why a run that printed no result failed, with what the CLI said on stderr.
+fn no_result_error(agent: &str, exit: Option<ExitStatus>, stderr_tail: &str) -> String {
     let ending = match exit {
-        Some(status) if status.success() => "claude exited without a result".to_owned(),
+        Some(status) if status.success() => format!("{agent} exited without a result"),
         Some(status) => match (status.code(), exit_signal(status)) {
-            (Some(code), _) => format!("claude exited with status {code}"),
-            (None, Some(signal)) => format!("claude was killed by {signal}"),
-            (None, None) => format!("claude ended ({status}) without a result"),
+            (Some(code), _) => format!("{agent} exited with status {code}"),
+            (None, Some(signal)) => format!("{agent} was killed by {signal}"),
+            (None, None) => format!("{agent} ended ({status}) without a result"),
         },
-        None => "claude ended without a result and its exit status is unknown".to_owned(),
+        None => format!("{agent} ended without a result and its exit status is unknown"),
     };
     let mut message = if stderr_tail.is_empty() {
         format!("{ending} (nothing on stderr)")
@@ -220,9 +258,15 @@ mod tests {
     }
 
     #[test]
-    fn args_carry_model_and_resume_but_not_the_prompt() {
+    fn claude_args_carry_model_and_resume_but_not_the_prompt() {
+        let claude = Provider::claude();
+        let Protocol::StreamJson(style) = claude.protocol() else {
+            panic!("claude speaks stream-json");
+        };
         assert_eq!(
-            claude_args(&spec()).join(" "),
+            [claude.profile().args.clone(), run_args(style, &spec())]
+                .concat()
+                .join(" "),
             "-p --input-format stream-json --output-format stream-json --verbose \
              --permission-mode bypassPermissions --model opus --resume s-9"
         );
@@ -231,7 +275,21 @@ mod tests {
             resume_session_id: None,
             ..spec()
         };
-        assert!(!claude_args(&plain).iter().any(|arg| arg == "--model"));
+        assert!(run_args(style, &plain).is_empty());
+    }
+
+    #[test]
+    fn a_prompt_argument_comes_last_after_its_flag() {
+        let qwen = Provider::builtin("qwen").expect("qwen");
+        let backend = StreamJsonBackend::new(qwen).expect("stream-json");
+        assert_eq!(
+            run_args(&backend.style, &spec()).join(" "),
+            "--model opus --resume s-9 -p do it"
+        );
+        let cursor = StreamJsonBackend::new(Provider::builtin("cursor").expect("cursor"))
+            .expect("stream-json");
+        assert_eq!(cursor.style.prompt, PromptInput::StdinText);
+        assert!(StreamJsonBackend::new(Provider::codex()).is_none());
     }
 
     #[test]
@@ -271,6 +329,7 @@ mod tests {
         use std::os::unix::process::ExitStatusExt;
 
         let timed_out = outcome(
+            "claude",
             ended(
                 ClaudeStreamParser::new(),
                 None,
@@ -288,6 +347,7 @@ mod tests {
         );
 
         let cancelled = outcome(
+            "claude",
             ended(
                 ClaudeStreamParser::new(),
                 None,
@@ -299,6 +359,7 @@ mod tests {
         assert_eq!(cancelled.status, RunStatus::Cancelled);
 
         let crashed = outcome(
+            "claude",
             ended(
                 ClaudeStreamParser::new(),
                 exit_code(1),
@@ -315,6 +376,7 @@ mod tests {
         );
 
         let root = outcome(
+            "claude",
             ended(
                 ClaudeStreamParser::new(),
                 exit_code(1),
@@ -330,6 +392,7 @@ mod tests {
         );
 
         let silent = outcome(
+            "claude",
             ended(ClaudeStreamParser::new(), exit_code(0), None, ""),
             false,
         );
@@ -340,6 +403,7 @@ mod tests {
         );
 
         let killed = outcome(
+            "claude",
             ended(
                 ClaudeStreamParser::new(),
                 Some(ExitStatus::from_raw(9)),
@@ -358,6 +422,7 @@ mod tests {
         let mut parser = ClaudeStreamParser::new();
         parser.parse_line(br#"{"type":"result","subtype":"success","is_error":false,"result":"ok","session_id":"s"}"#);
         let done = outcome(
+            "claude",
             ended(parser, None, Some(StopCause::LingeredAfterFinish), ""),
             false,
         );
@@ -369,7 +434,7 @@ mod tests {
         parser.parse_line(
             br#"{"type":"result","subtype":"success","is_error":true,"result":"API Error: 400 nope"}"#,
         );
-        let failed = outcome(ended(parser, exit_code(1), None, ""), false);
+        let failed = outcome("claude", ended(parser, exit_code(1), None, ""), false);
         assert_eq!(failed.status, RunStatus::Failed);
         assert_eq!(
             failed.error.as_deref(),
