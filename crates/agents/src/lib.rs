@@ -18,6 +18,8 @@ mod acp;
 mod codex;
 mod error;
 mod event;
+#[cfg(test)]
+mod fuzz;
 mod lines;
 mod opencode;
 mod process;

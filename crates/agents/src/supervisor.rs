@@ -171,6 +171,9 @@ pub(crate) fn command_for(provider: &Provider, spec: &RunSpec) -> Result<Command
     let mut command = Command::new(&spec.executable);
     command
         .current_dir(&spec.cwd)
+        // An inherited PWD names the daemon's directory; CLIs that trust it
+        // (OpenCode does, for its project config) would work in the wrong place.
+        .env("PWD", &spec.cwd)
         .envs(profile.env.iter().map(|(key, value)| (key, value)))
         .envs(spec.env.iter().map(|(key, value)| (key, value)))
         .args(&profile.args);

@@ -14,7 +14,7 @@
 //! gives each task its own (see the daemon's execution environment), seeded from
 //! the user's.
 
-mod protocol;
+pub(crate) mod protocol;
 
 use std::time::Duration;
 

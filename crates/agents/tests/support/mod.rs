@@ -27,6 +27,11 @@ pub(crate) fn real_codex() -> PathBuf {
     real_cli("codex", "MULTICA_TEST_CODEX")
 }
 
+/// The real OpenCode CLI: `$MULTICA_TEST_OPENCODE`, or the installed one.
+pub(crate) fn real_opencode() -> PathBuf {
+    real_cli("opencode", "MULTICA_TEST_OPENCODE")
+}
+
 /// `$<env_var>`, or the CLI `scripts/install-agent-clis.sh` installs. Missing is a
 /// failure, not a skip.
 fn real_cli(binary: &str, env_var: &str) -> PathBuf {
@@ -83,6 +88,24 @@ impl Sandbox {
         RunSpec {
             executable: real_codex(),
             env,
+            ..self.spec(api, prompt)
+        }
+    }
+
+    /// An OpenCode run offline against `api`: its provider comes from an
+    /// `opencode.json` in the work dir, its data from the sandbox's HOME.
+    pub(crate) fn opencode_spec(&self, api: &FakeModelApi, prompt: &str) -> RunSpec {
+        std::fs::write(
+            self.work.path().join("opencode.json"),
+            api.opencode_config("gpt-test"),
+        )
+        .expect("opencode config");
+        RunSpec {
+            executable: real_opencode(),
+            env: vec![
+                ("HOME".into(), self.home.path().display().to_string()),
+                ("OPENCODE_DISABLE_MODELS_FETCH".into(), "1".into()),
+            ],
             ..self.spec(api, prompt)
         }
     }
