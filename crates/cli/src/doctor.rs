@@ -100,7 +100,8 @@ pub(crate) async fn run(globals: &GlobalOptions) -> Result<ExitCode> {
 }
 
 async fn check_agents(config: &DaemonConfig) -> Vec<Check> {
-    let detection = detect_agents(&config.agents, None).await;
+    let discovery = multica_daemon::discovery::discover(&config.discovery).await;
+    let detection = detect_agents(&config.agents, discovery.joined_path().as_deref()).await;
     let mut checks: Vec<Check> = detection
         .found
         .iter()
@@ -112,13 +113,31 @@ async fn check_agents(config: &DaemonConfig) -> Vec<Check> {
             )
         })
         .collect();
-    checks.extend(detection.skipped.iter().map(|skipped| {
+    let (missing, unusable): (Vec<_>, Vec<_>) = detection
+        .skipped
+        .iter()
+        .partition(|skipped| skipped.not_installed);
+    checks.extend(unusable.iter().map(|skipped| {
         Check::new(
             format!("agent {}", skipped.provider),
             Verdict::Warn,
             skipped.reason.clone(),
         )
     }));
+    if !missing.is_empty() {
+        let names: Vec<&str> = missing
+            .iter()
+            .map(|skipped| skipped.provider.as_str())
+            .collect();
+        checks.push(Check::new(
+            "other agents",
+            Verdict::Ok,
+            format!(
+                "not installed: {} (install one, or set MULTICA_<AGENT>_PATH)",
+                names.join(", ")
+            ),
+        ));
+    }
     if detection.found.is_empty() {
         checks.push(Check::new(
             "agent CLIs",

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use multica_agents::Provider;
+use multica_agents::{Provider, VersionCheck, check_min_version};
 
 use crate::config::AgentSetting;
 
@@ -26,6 +26,9 @@ pub struct DetectedAgent {
 pub struct SkippedAgent {
     pub provider: Provider,
     pub reason: String,
+    /// Not installed (and no path was given for it): normal for most of the
+    /// built-in CLIs, unlike one that is there but cannot be used.
+    pub not_installed: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -34,6 +37,8 @@ pub struct Detection {
     pub skipped: Vec<SkippedAgent>,
 }
 
+/// Probes every configured agent at once, searching `search_path` (the process
+/// PATH when `None`).
 pub async fn detect_agents(
     settings: &[AgentSetting],
     search_path: Option<&std::ffi::OsStr>,
@@ -46,32 +51,76 @@ pub async fn detect_agents(
     for (setting, result) in futures::future::join_all(probes).await {
         match result {
             Ok(agent) => detection.found.push(agent),
-            Err(reason) => detection.skipped.push(SkippedAgent {
+            Err(failure) => detection.skipped.push(SkippedAgent {
                 provider: setting.provider.clone(),
-                reason,
+                not_installed: matches!(failure, ProbeFailure::NotFound(_)) && !setting.pinned,
+                reason: failure.into_reason(),
             }),
         }
     }
     detection
 }
 
+/// Why a probe found no usable CLI.
+enum ProbeFailure {
+    NotFound(String),
+    Unusable(String),
+}
+
+impl ProbeFailure {
+    fn into_reason(self) -> String {
+        match self {
+            ProbeFailure::NotFound(reason) | ProbeFailure::Unusable(reason) => reason,
+        }
+    }
+}
+
 async fn probe(
     setting: &AgentSetting,
     search_path: Option<&std::ffi::OsStr>,
-) -> Result<DetectedAgent, String> {
-    let executable = resolve_executable(&setting.executable, search_path).ok_or_else(|| {
-        format!(
-            "{} not found (looked for {:?}; set MULTICA_{}_PATH to its location)",
-            setting.provider.display_name(),
-            setting.executable,
-            setting.provider.env_prefix()
-        )
+) -> Result<DetectedAgent, ProbeFailure> {
+    let provider = &setting.provider;
+    let found = resolve_executable(&setting.executable, search_path).ok_or_else(|| {
+        let hint = if setting.pinned {
+            format!("check MULTICA_{}_PATH or the config file", provider.env_prefix())
+        } else {
+            format!(
+                "install it, or set MULTICA_{}_PATH to its location",
+                provider.env_prefix()
+            )
+        };
+        ProbeFailure::NotFound(match powershell_only(&setting.executable, search_path) {
+            Some(script) => format!(
+                "{} is installed only as the PowerShell script {}; set MULTICA_{}_PATH to its .cmd or .exe",
+                provider.display_name(),
+                script.display(),
+                provider.env_prefix()
+            ),
+            None => format!(
+                "{} not found (looked for {:?}; {hint})",
+                provider.display_name(),
+                setting.executable
+            ),
+        })
     })?;
+    let search = search_path.map(std::ffi::OsStr::to_os_string);
+    let executable = crate::discovery::resolve_shim(&found, search.as_ref())
+        .await
+        .unwrap_or(found);
     let version = multica_agents::detect_version(&executable, VERSION_TIMEOUT)
         .await
-        .map_err(|error| error.to_string())?;
+        .map_err(|error| ProbeFailure::Unusable(error.to_string()))?;
+    if let Some(minimum) = &provider.profile().min_version {
+        if let VersionCheck::TooOld { found, minimum } = check_min_version(&version, minimum) {
+            return Err(ProbeFailure::Unusable(format!(
+                "{} {found} at {} is older than {minimum}, the oldest version this daemon can drive: update it",
+                provider.display_name(),
+                executable.display()
+            )));
+        }
+    }
     Ok(DetectedAgent {
-        provider: setting.provider.clone(),
+        provider: provider.clone(),
         executable,
         version,
         model: setting.model.clone(),
@@ -79,7 +128,8 @@ async fn probe(
 }
 
 /// A bare name is searched on `search_path` (the process PATH when `None`); a path
-/// with a separator is taken as given. The result is absolute.
+/// with a separator is taken as given. The result is absolute. On Windows the
+/// search tries PATHEXT's extensions, so npm's `.cmd` shims are found.
 pub fn resolve_executable(
     executable: &Path,
     search_path: Option<&std::ffi::OsStr>,
@@ -95,4 +145,17 @@ pub fn resolve_executable(
         }
     }?;
     std::path::absolute(found).ok()
+}
+
+/// `name.ps1` in a search directory, when that is all there is: PowerShell
+/// scripts cannot be started directly.
+fn powershell_only(executable: &Path, search_path: Option<&std::ffi::OsStr>) -> Option<PathBuf> {
+    if !cfg!(windows) || executable.components().count() > 1 {
+        return None;
+    }
+    let path = search_path.map_or_else(|| std::env::var_os("PATH"), |p| Some(p.to_os_string()))?;
+    let script_name = format!("{}.ps1", executable.display());
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(&script_name))
+        .find(|script| script.is_file())
 }

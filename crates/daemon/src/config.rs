@@ -7,6 +7,7 @@ use std::time::Duration;
 use multica_api::{ServerUrl, ServerUrlError};
 
 use crate::cli_config::{CliConfig, CliConfigError, config_path};
+use crate::discovery::DiscoveryInputs;
 use crate::gc::GcSettings;
 use crate::go_duration::{DurationError, parse_go_duration};
 
@@ -23,6 +24,8 @@ pub const DEFAULT_STATUS_POLL_INTERVAL: Duration = Duration::from_secs(5);
 pub const DEFAULT_CONFIG_RELOAD_INTERVAL: Duration = Duration::from_secs(5);
 pub const DEFAULT_WORKSPACE_SYNC_INTERVAL: Duration = Duration::from_secs(30);
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// Agent CLIs installed or removed while the daemon runs are noticed this often.
+pub const DEFAULT_AGENT_REDISCOVERY_INTERVAL: Duration = Duration::from_secs(5 * 60);
 
 pub use crate::agent_config::AgentSetting;
 
@@ -57,6 +60,10 @@ pub struct DaemonConfig {
     pub config_file: PathBuf,
     /// Clean-up of old task directories and cached clones.
     pub gc: GcSettings,
+    /// Where agent CLIs are searched for (PATH, login shell, install dirs).
+    pub discovery: DiscoveryInputs,
+    /// How often agents are looked for again (`None`: only at start).
+    pub agent_rediscovery_interval: Option<Duration>,
     /// The user's Codex home (`$CODEX_HOME`, else `~/.codex`): each Codex task's
     /// own home is seeded from it.
     pub codex_home: Option<PathBuf>,
@@ -307,6 +314,17 @@ impl DaemonConfig {
             .or_else(|| home.as_ref().map(|home| home.join(".codex")));
 
         let agents = crate::agent_config::agent_settings(|name| env.var(name), &file)?;
+        // "0" turns re-discovery off.
+        let agent_rediscovery_interval = match env.var("MULTICA_AGENT_REDISCOVERY_INTERVAL") {
+            None => Some(DEFAULT_AGENT_REDISCOVERY_INTERVAL),
+            Some(raw) if raw.trim() == "0" => None,
+            Some(raw) => Some(
+                parse_go_duration(&raw).map_err(|source| ConfigError::Duration {
+                    name: "MULTICA_AGENT_REDISCOVERY_INTERVAL",
+                    source,
+                })?,
+            ),
+        };
 
         Ok(Self {
             server_url,
@@ -330,6 +348,8 @@ impl DaemonConfig {
             multica_cli,
             config_file,
             gc,
+            discovery: DiscoveryInputs::from_process(),
+            agent_rediscovery_interval,
             codex_home,
         })
     }

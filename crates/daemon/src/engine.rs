@@ -19,6 +19,7 @@ use tracing::{debug, error, info, warn};
 use crate::agent_detection::{DetectedAgent, SkippedAgent, detect_agents};
 use crate::cli_config::CliConfig;
 use crate::config::DaemonConfig;
+use crate::discovery::{Discovery, discover};
 use crate::events::EngineEvent;
 use crate::gc::{Collector, IssueState, IssueStates, TaskDirLocks};
 use crate::heartbeat;
@@ -45,7 +46,7 @@ pub enum EngineError {
         "cannot listen on 127.0.0.1:{port} ({source}); another program uses it: pick another port with --health-port"
     )]
     HealthPortTaken { port: u16, source: std::io::Error },
-    #[error("no agent CLI found: install Claude Code (`npm install -g @anthropic-ai/claude-code`) or point MULTICA_CLAUDE_PATH at it{}", skipped_reasons(.skipped))]
+    #[error("no agent CLI found: install one (e.g. Claude Code: `npm install -g @anthropic-ai/claude-code`) or point MULTICA_<AGENT>_PATH at it (e.g. MULTICA_CLAUDE_PATH){}", skipped_reasons(.skipped))]
     NoAgents { skipped: Vec<SkippedAgent> },
     #[error("the multica CLI for agents was not found at {path}: {source}")]
     MulticaCliMissing {
@@ -61,10 +62,20 @@ pub enum EngineError {
 }
 
 fn skipped_reasons(skipped: &[SkippedAgent]) -> String {
-    skipped
+    let (missing, unusable): (Vec<&SkippedAgent>, Vec<&SkippedAgent>) =
+        skipped.iter().partition(|agent| agent.not_installed);
+    let mut text: String = unusable
         .iter()
         .map(|agent| format!("\n  - {}: {}", agent.provider, agent.reason))
-        .collect()
+        .collect();
+    if !missing.is_empty() {
+        let names: Vec<&str> = missing
+            .iter()
+            .map(|agent| agent.provider.as_str())
+            .collect();
+        text.push_str(&format!("\n  - not installed: {}", names.join(", ")));
+    }
+    text
 }
 
 /// A runtime the server gave us for one provider in one workspace.
@@ -113,12 +124,17 @@ pub(crate) struct Shared {
     pub(crate) config: DaemonConfig,
     pub(crate) client: DaemonClient,
     pub(crate) token: Secret,
-    pub(crate) agents: Vec<DetectedAgent>,
+    /// The agent CLIs found by the last discovery.
+    pub(crate) agents: Mutex<Arc<Vec<DetectedAgent>>>,
+    /// The search path and login-shell variables of the last discovery.
+    pub(crate) discovery: Mutex<Arc<Discovery>>,
     pub(crate) multica_cli: PathBuf,
     pub(crate) registry: Mutex<Registry>,
     pub(crate) active: Mutex<BTreeMap<String, ActiveTask>>,
     pub(crate) events: broadcast::Sender<EngineEvent>,
     pub(crate) started_at: Instant,
+    /// Running tasks per provider, for the per-provider caps.
+    pub(crate) running_per_provider: Arc<Mutex<BTreeMap<String, usize>>>,
     /// Wakes the claim loop early: a slot freed up or a workspace was registered.
     pub(crate) wake_claims: Notify,
     /// The local API bearer tokens of running tasks.
@@ -165,8 +181,29 @@ impl Shared {
             .map_or("", |control| control.secret().expose())
     }
 
-    pub(crate) fn agent_for(&self, provider: &Provider) -> Option<&DetectedAgent> {
-        self.agents.iter().find(|agent| agent.provider == *provider)
+    pub(crate) fn agents(&self) -> Arc<Vec<DetectedAgent>> {
+        Arc::clone(
+            &self
+                .agents
+                .lock()
+                .unwrap_or_else(|poison| poison.into_inner()),
+        )
+    }
+
+    pub(crate) fn discovery(&self) -> Arc<Discovery> {
+        Arc::clone(
+            &self
+                .discovery
+                .lock()
+                .unwrap_or_else(|poison| poison.into_inner()),
+        )
+    }
+
+    pub(crate) fn agent_for(&self, provider: &Provider) -> Option<DetectedAgent> {
+        self.agents()
+            .iter()
+            .find(|agent| agent.provider == *provider)
+            .cloned()
     }
 }
 
@@ -199,7 +236,7 @@ impl EngineHandle {
     }
 
     pub fn agents(&self) -> Vec<DetectedAgent> {
-        self.shared.agents.clone()
+        self.shared.agents().as_ref().clone()
     }
 
     pub fn health_port(&self) -> u16 {
@@ -243,9 +280,14 @@ impl Engine {
                     source,
                 })?;
 
-        let detection = detect_agents(&config.agents, None).await;
+        let discovery = discover(&config.discovery).await;
+        let detection = detect_agents(&config.agents, discovery.joined_path().as_deref()).await;
         for skipped in &detection.skipped {
-            info!(provider = %skipped.provider, reason = %skipped.reason, "agent CLI not available");
+            if skipped.not_installed {
+                debug!(provider = %skipped.provider, reason = %skipped.reason, "agent CLI not installed");
+            } else {
+                warn!(provider = %skipped.provider, reason = %skipped.reason, "agent CLI cannot be used");
+            }
         }
         if detection.found.is_empty() {
             return Err(EngineError::NoAgents {
@@ -273,12 +315,14 @@ impl Engine {
             config,
             client,
             token,
-            agents: detection.found,
+            agents: Mutex::new(Arc::new(detection.found)),
+            discovery: Mutex::new(Arc::new(discovery)),
             multica_cli,
             registry: Mutex::new(Registry::default()),
             active: Mutex::new(BTreeMap::new()),
             events,
             started_at: Instant::now(),
+            running_per_provider: Arc::new(Mutex::new(BTreeMap::new())),
             wake_claims: Notify::new(),
             grants: Arc::new(TaskGrants::default()),
             repo_cache,
@@ -319,13 +363,13 @@ impl Engine {
         info!(
             daemon_id = %shared.config.daemon_id,
             server = %shared.config.server_url,
-            agents = ?shared.agents.iter().map(|a| a.provider.as_str()).collect::<Vec<_>>(),
+            agents = ?shared.agents().iter().map(|a| a.provider.as_str()).collect::<Vec<_>>(),
             "daemon starting"
         );
         shared.emit(EngineEvent::Started {
             daemon_id: shared.config.daemon_id.clone(),
             agents: shared
-                .agents
+                .agents()
                 .iter()
                 .map(|a| a.provider.to_string())
                 .collect(),
@@ -357,6 +401,13 @@ impl Engine {
             background.clone(),
         ));
         loops.spawn(workspace_watch_loop(Arc::clone(&shared), shutdown.clone()));
+        if let Some(interval) = shared.config.agent_rediscovery_interval {
+            loops.spawn(rediscovery_loop(
+                Arc::clone(&shared),
+                interval,
+                background.clone(),
+            ));
+        }
         claim_loop(&shared, &shutdown, &tasks, &stop_tasks).await;
 
         // Shutdown: no new claims from here on.
@@ -410,6 +461,51 @@ async fn running_daemon(port: u16) -> Option<HealthReport> {
     client.get(url).send().await.ok()?.json().await.ok()
 }
 
+/// A running task's place under its provider's cap (`max_concurrent_tasks` of
+/// the agent's settings); given back on drop.
+#[derive(Debug)]
+struct ProviderSlot {
+    counts: Arc<Mutex<BTreeMap<String, usize>>>,
+    provider: String,
+}
+
+impl ProviderSlot {
+    /// `None` when the provider already runs as many tasks as it may.
+    fn try_take(shared: &Shared, provider: &Provider) -> Option<Self> {
+        let cap = shared
+            .config
+            .agents
+            .iter()
+            .find(|setting| setting.provider == *provider)
+            .and_then(|setting| setting.max_concurrent_tasks);
+        let mut counts = shared
+            .running_per_provider
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        let running = counts.entry(provider.to_string()).or_insert(0);
+        if cap.is_some_and(|cap| *running >= cap) {
+            return None;
+        }
+        *running += 1;
+        Some(Self {
+            counts: Arc::clone(&shared.running_per_provider),
+            provider: provider.to_string(),
+        })
+    }
+}
+
+impl Drop for ProviderSlot {
+    fn drop(&mut self) {
+        let mut counts = self
+            .counts
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        if let Some(running) = counts.get_mut(&self.provider) {
+            *running = running.saturating_sub(1);
+        }
+    }
+}
+
 /// Claims tasks round-robin over all runtimes, at most one per pass as the Go
 /// daemon does, while a concurrency slot is free.
 async fn claim_loop(
@@ -438,6 +534,10 @@ async fn claim_loop(
                     break;
                 };
                 let runtime = &runtimes[(offset + step) % count];
+                let Some(provider_slot) = ProviderSlot::try_take(shared, &runtime.provider) else {
+                    debug!(provider = %runtime.provider, "the provider's task limit is reached");
+                    continue;
+                };
                 let claim = tokio::select! {
                     () = shutdown.cancelled() => return,
                     claim = shared.client.claim_task(&runtime.id) => claim,
@@ -451,6 +551,7 @@ async fn claim_loop(
                         let stop = stop_tasks.clone();
                         tasks.spawn(async move {
                             task_runner::run_task(&shared, task, runtime, stop).await;
+                            drop(provider_slot);
                             drop(slot);
                             shared.wake_claims.notify_one();
                         });
@@ -486,6 +587,71 @@ async fn claim_loop(
             () = shared.wake_claims.notified() => {}
         }
     }
+}
+
+/// Looks for agent CLIs again every `interval`: one installed, updated or removed
+/// while the daemon runs is registered (or dropped) without a restart.
+async fn rediscovery_loop(shared: Arc<Shared>, interval: Duration, shutdown: CancellationToken) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = ticks.tick() => {
+                rediscover(&shared).await;
+            }
+        }
+    }
+}
+
+/// One re-discovery; returns whether the set of agents changed.
+pub(crate) async fn rediscover(shared: &Shared) -> bool {
+    let discovery = discover(&shared.config.discovery).await;
+    let detection = detect_agents(&shared.config.agents, discovery.joined_path().as_deref()).await;
+    *shared
+        .discovery
+        .lock()
+        .unwrap_or_else(|poison| poison.into_inner()) = Arc::new(discovery);
+    let identity = |agents: &[DetectedAgent]| -> Vec<(String, PathBuf, String)> {
+        agents
+            .iter()
+            .map(|a| {
+                (
+                    a.provider.to_string(),
+                    a.executable.clone(),
+                    a.version.clone(),
+                )
+            })
+            .collect()
+    };
+    if identity(&detection.found) == identity(&shared.agents()) {
+        return false;
+    }
+    if detection.found.is_empty() {
+        warn!("no agent CLI found any more; keeping the ones registered");
+        return false;
+    }
+    for agent in &detection.found {
+        info!(provider = %agent.provider, version = %agent.version, path = %agent.executable.display(), "agent CLI found");
+    }
+    let names = detection
+        .found
+        .iter()
+        .map(|agent| agent.provider.to_string())
+        .collect();
+    *shared
+        .agents
+        .lock()
+        .unwrap_or_else(|poison| poison.into_inner()) = Arc::new(detection.found);
+    {
+        let mut registry = shared.registry();
+        let workspaces: Vec<String> = registry.workspaces.keys().cloned().collect();
+        registry.stale.extend(workspaces);
+    }
+    info!("the set of agent CLIs changed; registering the workspaces again");
+    shared.emit(EngineEvent::AgentsChanged { agents: names });
+    true
 }
 
 /// Picks up workspaces added to (or removed from) the config file and, every sync
@@ -786,8 +952,8 @@ async fn register_workspace(
     shared: &Shared,
     workspace_id: &str,
 ) -> Result<RegisteredWorkspace, String> {
-    let runtimes: Vec<RuntimeRegistration> = shared
-        .agents
+    let agents = shared.agents();
+    let runtimes: Vec<RuntimeRegistration> = agents
         .iter()
         .map(|agent| RuntimeRegistration {
             name: format!(
@@ -820,8 +986,7 @@ async fn register_workspace(
     let runtimes = response
         .runtimes
         .into_iter()
-        .filter_map(|runtime| match shared
-            .agents
+        .filter_map(|runtime| match agents
             .iter()
             .find(|agent| agent.provider.as_str() == runtime.provider)
         {

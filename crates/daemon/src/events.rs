@@ -12,6 +12,11 @@ pub enum EngineEvent {
         daemon_id: String,
         agents: Vec<String>,
     },
+    /// Re-discovery found a different set of agent CLIs; workspaces are being
+    /// registered again with it.
+    AgentsChanged {
+        agents: Vec<String>,
+    },
     WorkspaceRegistered {
         workspace_id: String,
         runtime_ids: Vec<String>,

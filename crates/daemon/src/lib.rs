@@ -6,6 +6,7 @@ pub mod agent_detection;
 pub mod brief;
 pub mod cli_config;
 pub mod config;
+pub mod discovery;
 pub mod disk_usage;
 mod engine;
 pub mod events;

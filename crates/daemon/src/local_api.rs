@@ -298,13 +298,13 @@ pub(crate) fn health_report(shared: &Shared) -> HealthReport {
         server_url: shared.config.server_url.to_string(),
         cli_version: shared.config.cli_version.clone(),
         agents: shared
-            .agents
+            .agents()
             .iter()
             .map(|a| a.provider.to_string())
             .collect(),
         workspaces,
         agent_clis: shared
-            .agents
+            .agents()
             .iter()
             .map(|a| HealthAgent {
                 provider: a.provider.to_string(),

@@ -446,15 +446,24 @@ fn task_env(
 ) -> Vec<(String, String)> {
     let cli = &shared.multica_cli;
     let cli_dir = cli.parent().map(PathBuf::from).unwrap_or_default();
-    // Our directory goes first so a stale `multica` elsewhere on PATH cannot win.
+    let discovery = shared.discovery();
+    // Our directory goes first so a stale `multica` elsewhere on PATH cannot win;
+    // then where the agent CLIs were found (the login shell's PATH, install dirs).
     let mut path_entries = vec![cli_dir];
-    if let Some(path) = std::env::var_os("PATH") {
-        path_entries.extend(std::env::split_paths(&path));
+    if discovery.search_path.is_empty() {
+        if let Some(path) = std::env::var_os("PATH") {
+            path_entries.extend(std::env::split_paths(&path));
+        }
+    } else {
+        path_entries.extend(discovery.search_path.iter().cloned());
     }
     let path = std::env::join_paths(path_entries)
         .map(|joined| joined.to_string_lossy().into_owned())
         .unwrap_or_default();
-    vec![
+    // The login shell's variables the process lacks (proxies, tool homes) come
+    // first: everything below is ours and wins over them.
+    let mut env = discovery.shell_env.clone();
+    env.extend([
         ("MULTICA_TOKEN".to_owned(), shared.token.expose().to_owned()),
         (
             "MULTICA_SERVER_URL".to_owned(),
@@ -470,7 +479,8 @@ fn task_env(
         ("MULTICA_TASK_ID".to_owned(), task.id.clone()),
         ("MULTICA_CLI".to_owned(), cli.to_string_lossy().into_owned()),
         ("PATH".to_owned(), path),
-    ]
+    ]);
+    env
 }
 
 /// Forwards the agent's events into the transcript until it ends, while polling the

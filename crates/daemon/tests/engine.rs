@@ -529,3 +529,47 @@ async fn failures_to_report_a_failure_or_to_deregister_are_survived() {
         .count();
     assert_eq!(fails, 2);
 }
+
+#[tokio::test]
+async fn a_provider_cap_runs_its_tasks_one_after_the_other() {
+    let mut harness = Harness::new(Script::SucceedAfter(1)).await;
+    harness.config.agents[0].max_concurrent_tasks = Some(1);
+    let engine = harness.start_engine().await;
+    let first = harness
+        .assign_new_issue(&harness.workspace_id, "First")
+        .await;
+    let second = harness
+        .assign_new_issue(&harness.workspace_id, "Second")
+        .await;
+    harness
+        .wait_for_status(&first.id, TaskStatus::Completed)
+        .await;
+    harness
+        .wait_for_status(&second.id, TaskStatus::Completed)
+        .await;
+
+    // Which task started first is the server's choice; the other may start only
+    // once that one has completed.
+    let paths: Vec<String> = harness
+        .admin()
+        .requests()
+        .into_iter()
+        .map(|r| r.path)
+        .collect();
+    let position = |task: &str, action: &str| {
+        paths
+            .iter()
+            .position(|p| p.contains(task) && p.ends_with(action))
+            .unwrap_or_else(|| panic!("no {action} for {task}: {paths:?}"))
+    };
+    let (a, b) = if position(&first.id, "/start") < position(&second.id, "/start") {
+        (&first.id, &second.id)
+    } else {
+        (&second.id, &first.id)
+    };
+    assert!(
+        position(a, "/complete") < position(b, "/start"),
+        "the second task started while the first ran: {paths:?}"
+    );
+    engine.stop().await;
+}

@@ -185,6 +185,8 @@ impl Harness {
             multica_cli: multica,
             config_file,
             gc: multica_daemon::gc::GcSettings::default(),
+            discovery: multica_daemon::discovery::DiscoveryInputs::default(),
+            agent_rediscovery_interval: None,
             codex_home: None,
         };
         Self {
