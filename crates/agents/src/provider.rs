@@ -163,7 +163,7 @@ pub fn builtin_profiles() -> Vec<AgentProfile> {
         .skills(".claude/skills"),
         // app-server --listen stdio:// arrived in 0.100.0.
         AgentProfile::new("codex", "Codex", CodexAppServer, "codex").min_version("0.100.0"),
-        AgentProfile::new("opencode", "OpenCode", OpenCode, "opencode").skills(".opencode/skill"),
+        AgentProfile::new("opencode", "OpenCode", OpenCode, "opencode").skills(".opencode/skills"),
         AgentProfile::new(
             "codebuddy",
             "CodeBuddy",

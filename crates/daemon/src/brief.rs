@@ -26,7 +26,9 @@ pub fn task_prompt(context: &TaskContext) -> String {
 }
 
 /// The brief's Markdown.
-pub fn render_brief(context: &TaskContext) -> String {
+/// `skills_dir`: where the skills were written, relative to the work dir, when
+/// the CLI does not discover them by itself (it is then told where to look).
+pub fn render_brief(context: &TaskContext, skills_dir: Option<&str>) -> String {
     let issue = &context.issue_id;
     let mut out = String::new();
     // Writing into a String cannot fail; the results are ignored for that reason.
@@ -114,10 +116,21 @@ pub fn render_brief(context: &TaskContext) -> String {
 
     if !context.skills.is_empty() {
         let _ = writeln!(out, "## Skills\n");
-        let _ = writeln!(
-            out,
-            "These skills are installed where your CLI discovers them by itself:\n"
-        );
+        match skills_dir {
+            None => {
+                let _ = writeln!(
+                    out,
+                    "These skills are installed where your CLI discovers them by itself:\n"
+                );
+            }
+            Some(dir) => {
+                let _ = writeln!(
+                    out,
+                    "These skills are in `{dir}/<name>/SKILL.md`; read a skill's SKILL.md \
+                     before work it applies to:\n"
+                );
+            }
+        }
         for skill in &context.skills {
             let _ = writeln!(out, "- **{}**", skill.name);
         }
@@ -201,7 +214,7 @@ mod tests {
 
     #[test]
     fn assignment_brief_has_commands_workflow_repos_and_skills() {
-        let brief = render_brief(&context());
+        let brief = render_brief(&context(), None);
         for expected in [
             "You are **Ada**",
             "Prefer small commits.",
@@ -223,7 +236,7 @@ mod tests {
     fn comment_brief_replies_in_thread_and_keeps_status() {
         let mut context = context();
         context.trigger_comment_id = Some("c-9".into());
-        let brief = render_brief(&context);
+        let brief = render_brief(&context, None);
         assert!(brief.contains("--parent c-9"), "{brief}");
         assert!(brief.contains("Leave the issue status alone"), "{brief}");
         assert!(!brief.contains("in_progress`"), "{brief}");

@@ -182,7 +182,11 @@ fn write_context_files(
     fs::write(&issue_context, render_issue_context(context)).map_err(io_error(&issue_context))?;
 
     let brief_path = work_dir.join(brief_file_name(provider));
-    fs::write(&brief_path, render_brief(context)).map_err(io_error(&brief_path))?;
+    let undiscovered_skills = (provider.profile().skills_dir.is_none()
+        && *provider.protocol() != Protocol::CodexAppServer)
+        .then_some(FALLBACK_SKILLS_DIR);
+    fs::write(&brief_path, render_brief(context, undiscovered_skills))
+        .map_err(io_error(&brief_path))?;
 
     if !context.skills.is_empty() {
         write_skills(&skills_dir(work_dir, provider), &context.skills)?;
@@ -258,6 +262,9 @@ fn link_or_copy(source: &Path, target: &Path) -> Result<(), ExecEnvError> {
         .map_err(io_error(target))
 }
 
+/// Where skills go for CLIs that do not look for them anywhere in particular.
+const FALLBACK_SKILLS_DIR: &str = ".agent_context/skills";
+
 /// Where each CLI discovers skills by itself.
 fn skills_dir(work_dir: &Path, provider: &Provider) -> PathBuf {
     if *provider.protocol() == Protocol::CodexAppServer {
@@ -268,7 +275,7 @@ fn skills_dir(work_dir: &Path, provider: &Provider) -> PathBuf {
             .split('/')
             .filter(|part| !part.is_empty())
             .fold(work_dir.to_owned(), |path, part| path.join(part)),
-        None => work_dir.join(".agent_context").join("skills"),
+        None => work_dir.join(FALLBACK_SKILLS_DIR),
     }
 }
 
@@ -541,6 +548,44 @@ mod tests {
             written.is_empty(),
             "a refused task writes nothing: {written:?}"
         );
+    }
+
+    #[test]
+    fn each_cli_gets_its_own_brief_file_and_skills_folder() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let cases = [
+            ("opencode", "AGENTS.md", ".opencode/skills", false),
+            ("gemini", "GEMINI.md", ".agent_context/skills", true),
+            ("qwen", "QWEN.md", ".agent_context/skills", true),
+            ("cursor", "AGENTS.md", ".cursor/skills", false),
+        ];
+        for (index, (id, brief, skills, told_where)) in cases.into_iter().enumerate() {
+            let provider = Provider::builtin(id).expect("built in");
+            let environment = prepare(
+                root.path(),
+                "ws",
+                &format!("task-{index}"),
+                &provider,
+                &context(),
+                None,
+            )
+            .expect("prepared");
+            let text = fs::read_to_string(environment.work_dir.join(brief)).expect(brief);
+            assert!(
+                environment
+                    .work_dir
+                    .join(skills)
+                    .join("code-review")
+                    .join("SKILL.md")
+                    .is_file(),
+                "{id}: skills in {skills}"
+            );
+            assert_eq!(
+                text.contains(&format!("`{skills}/<name>/SKILL.md`")),
+                told_where,
+                "{id}"
+            );
+        }
     }
 
     #[cfg(unix)]

@@ -27,6 +27,10 @@ pub(crate) fn real_codex() -> PathBuf {
     real_cli("codex", "MULTICA_TEST_CODEX")
 }
 
+pub(crate) fn real_opencode() -> PathBuf {
+    real_cli("opencode", "MULTICA_TEST_OPENCODE")
+}
+
 /// `$<env_var>`, or the CLI `scripts/install-agent-clis.sh` installs. Missing is a
 /// failure, not a skip.
 fn real_cli(binary: &str, env_var: &str) -> PathBuf {
@@ -102,6 +106,9 @@ impl LoggedInMachine {
             .env("HOME", self.home.path())
             .env("MULTICA_DAEMON_STATUS_POLL_INTERVAL", "500ms")
             .env("MULTICA_LOG", "info")
+            // Only the CLIs a test names: not whatever this machine's login shell
+            // or install directories hold.
+            .env("MULTICA_LOGIN_SHELL", "off")
             .env_remove("MULTICA_SERVER_URL")
             .env_remove("MULTICA_TOKEN")
             .stdin(Stdio::null())
