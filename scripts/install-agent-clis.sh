@@ -14,7 +14,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SPEC_DIR="$ROOT/tools/agent-clis"
 PREFIX="$ROOT/.tools/agent-clis"
 STAMP="$PREFIX/.installed-from"
-BINARIES=(claude codex opencode)
+BINARIES=(claude codex opencode claude-agent-acp qwen)
 
 die() { printf 'install-agent-clis: %s\n' "$*" >&2; exit 1; }
 
@@ -36,7 +36,7 @@ binaries_answer() {
 report() {
     local name
     for name in "${BINARIES[@]}"; do
-        printf '%-8s %s (%s)\n' "$name" "$PREFIX/node_modules/.bin/$name" \
+        printf '%-17s %s (%s)\n' "$name" "$PREFIX/node_modules/.bin/$name" \
             "$("$PREFIX/node_modules/.bin/$name" --version 2>/dev/null | head -n1)"
     done
 }

@@ -107,8 +107,12 @@ pub(crate) struct AcpClient {
     loading: bool,
     prompt_sent: bool,
     end: Option<AcpEnd>,
-    /// Message chunks not yet emitted as one text block.
+    /// Message chunks not yet emitted as one text block, and their message.
     text: String,
+    text_message_id: Option<String>,
+    /// Tool calls announced but not yet started: agents fill in the input with
+    /// later updates, so the call is shown once it runs.
+    pending_tools: Vec<PendingTool>,
     thought: String,
     final_text: Option<String>,
     usage: Option<ModelUsage>,
@@ -131,6 +135,8 @@ impl AcpClient {
             prompt_sent: false,
             end: None,
             text: String::new(),
+            text_message_id: None,
+            pending_tools: Vec::new(),
             thought: String::new(),
             final_text: None,
             usage: None,
@@ -161,7 +167,7 @@ impl AcpClient {
         self.end.as_ref()
     }
 
-    /// The agent's last message.
+    /// What the agent said after its last tool call.
     pub(crate) fn final_text(&self) -> Option<&str> {
         self.final_text.as_deref()
     }
@@ -256,7 +262,7 @@ impl AcpClient {
                 }
             }
             (Some(PROMPT_ID), None) => {
-                reaction.events.extend(self.flush());
+                reaction.events.extend(self.finish_turn());
                 self.usage = result.and_then(prompt_usage).map(|mut usage| {
                     usage.model = self.model.clone().unwrap_or_else(|| "unknown".to_owned());
                     usage
@@ -278,7 +284,7 @@ impl AcpClient {
             }),
             (Some(INITIALIZE_ID | SESSION_ID | FALLBACK_SESSION_ID | PROMPT_ID), Some(error)) => {
                 let mut failed = self.fail(error);
-                failed.events.splice(0..0, self.flush());
+                failed.events.splice(0..0, self.finish_turn());
                 return failed;
             }
             _ => {}
@@ -362,6 +368,12 @@ impl AcpClient {
         let mut events = Vec::new();
         match kind {
             "agent_message_chunk" => {
+                let message_id = update.get("messageId").and_then(Value::as_str);
+                if message_id != self.text_message_id.as_deref() {
+                    // A new message: the previous one is complete.
+                    events.extend(self.flush());
+                    self.text_message_id = message_id.map(str::to_owned);
+                }
                 if !self.thought.is_empty() {
                     events.push(AgentEvent::Thinking(std::mem::take(&mut self.thought)));
                 }
@@ -373,25 +385,9 @@ impl AcpClient {
                 }
                 self.thought.push_str(content_text(update.get("content")));
             }
-            "tool_call" => {
+            "tool_call" | "tool_call_update" => {
                 events.extend(self.flush());
-                let call_id = string_of(update, "toolCallId");
-                let tool = update
-                    .get("title")
-                    .or_else(|| update.get("kind"))
-                    .and_then(Value::as_str)
-                    .unwrap_or("tool")
-                    .to_owned();
-                events.push(AgentEvent::ToolUse {
-                    call_id,
-                    tool,
-                    input: update.get("rawInput").cloned().unwrap_or(Value::Null),
-                });
-                events.extend(tool_result(update));
-            }
-            "tool_call_update" => {
-                events.extend(self.flush());
-                events.extend(tool_result(update));
+                events.extend(self.tool_update(update));
             }
             "plan" => {
                 events.extend(self.flush());
@@ -408,6 +404,65 @@ impl AcpClient {
         }
     }
 
+    /// A `tool_call` or `tool_call_update`: merged into the pending call; the call
+    /// is shown once it runs (or ends), its result once it ends.
+    fn tool_update(&mut self, update: &Value) -> Vec<AgentEvent> {
+        // The answer is what the agent says after its last tool call.
+        self.final_text = None;
+        let call_id = string_of(update, "toolCallId");
+        let index = match self
+            .pending_tools
+            .iter()
+            .position(|tool| tool.call_id == call_id)
+        {
+            Some(index) => index,
+            None => {
+                self.pending_tools.push(PendingTool {
+                    call_id: call_id.clone(),
+                    name: None,
+                    input: Value::Null,
+                    shown: false,
+                });
+                self.pending_tools.len() - 1
+            }
+        };
+        let pending = &mut self.pending_tools[index];
+        if let Some(name) = tool_name(update) {
+            if pending.name.is_none() || update.get("name").is_some() {
+                pending.name = Some(name);
+            }
+        }
+        if let Some(input) = update.get("rawInput").filter(|input| has_content(input)) {
+            pending.input = input.clone();
+        }
+        let status = update
+            .get("status")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let mut events = Vec::new();
+        if matches!(status, "in_progress" | "completed" | "failed") && !pending.shown {
+            pending.shown = true;
+            events.push(pending.tool_use());
+        }
+        if let Some(mut result) = tool_result(update) {
+            if let AgentEvent::ToolResult { tool, .. } = &mut result {
+                tool.clone_from(&pending.name);
+            }
+            events.push(result);
+            self.pending_tools.remove(index);
+        }
+        events
+    }
+
+    /// The turn is over: buffered text, and tool calls that never ran.
+    fn finish_turn(&mut self) -> Vec<AgentEvent> {
+        let mut events = self.flush();
+        for pending in self.pending_tools.drain(..).filter(|tool| !tool.shown) {
+            events.push(pending.tool_use());
+        }
+        events
+    }
+
     /// Emits buffered chunks as whole blocks.
     fn flush(&mut self) -> Vec<AgentEvent> {
         let mut events = Vec::new();
@@ -416,10 +471,51 @@ impl AcpClient {
         }
         if !self.text.is_empty() {
             let text = std::mem::take(&mut self.text);
-            self.final_text = Some(text.clone());
+            self.final_text = Some(match self.final_text.take() {
+                Some(earlier) => format!("{earlier}\n\n{text}"),
+                None => text.clone(),
+            });
             events.push(AgentEvent::Text(text));
         }
         events
+    }
+}
+
+/// A tool call as announced so far.
+#[derive(Debug)]
+struct PendingTool {
+    call_id: String,
+    name: Option<String>,
+    input: Value,
+    shown: bool,
+}
+
+impl PendingTool {
+    fn tool_use(&self) -> AgentEvent {
+        AgentEvent::ToolUse {
+            call_id: self.call_id.clone(),
+            tool: self.name.clone().unwrap_or_else(|| "tool".to_owned()),
+            input: self.input.clone(),
+        }
+    }
+}
+
+/// The tool's name: the agent's own name for it where it gives one, else ACP's
+/// `kind` (`execute`, `edit`…), else the human title.
+fn tool_name(update: &Value) -> Option<String> {
+    ["name", "kind", "title"]
+        .iter()
+        .find_map(|key| update.get(*key).and_then(Value::as_str))
+        .filter(|name| !name.is_empty())
+        .map(str::to_owned)
+}
+
+fn has_content(value: &Value) -> bool {
+    match value {
+        Value::Null => false,
+        Value::Object(map) => !map.is_empty(),
+        Value::Array(items) => !items.is_empty(),
+        _ => true,
     }
 }
 
@@ -481,10 +577,7 @@ fn tool_result(update: &Value) -> Option<AgentEvent> {
     };
     Some(AgentEvent::ToolResult {
         call_id: string_of(update, "toolCallId"),
-        tool: update
-            .get("title")
-            .and_then(Value::as_str)
-            .map(str::to_owned),
+        tool: None,
         output,
         is_error,
     })
@@ -587,7 +680,7 @@ fn outcome(agent: &str, ended: Ended<AcpClient>) -> RunOutcome {
         duration,
     } = ended;
     // Chunks of a turn cut short still belong in the answer.
-    let _ = client.flush();
+    let _ = client.finish_turn();
     let (status, error) = match (
         supervisor::stopped_outcome(agent, stopped, timeout, &stderr_tail),
         client.end(),
@@ -691,12 +784,12 @@ mod tests {
                 AgentEvent::Text("Let me look.".into()),
                 AgentEvent::ToolUse {
                     call_id: "t1".into(),
-                    tool: "Shell".into(),
+                    tool: "execute".into(),
                     input: json!({"command": "ls"})
                 },
                 AgentEvent::ToolResult {
                     call_id: "t1".into(),
-                    tool: None,
+                    tool: Some("execute".into()),
                     output: "a.txt".into(),
                     is_error: false
                 },
@@ -715,6 +808,61 @@ mod tests {
                 usage.cache_read_tokens
             ),
             (1000, 50, 2000)
+        );
+    }
+
+    /// Recorded from claude-agent-acp 0.101.0 against the fake model API.
+    const RECORDED: &str =
+        include_str!("../tests/fixtures/acp_claude_agent_tool_then_answer.jsonl");
+
+    #[test]
+    fn a_recorded_run_of_a_real_acp_agent() {
+        let mut client = AcpClient::new("/tmp/acp/w".into(), "Run the command.".into(), None, None);
+        let mut events = Vec::new();
+        let mut replies = Vec::new();
+        let mut finished = false;
+        for line in RECORDED.lines() {
+            let reaction = client.on_line(line.as_bytes());
+            events.extend(reaction.events);
+            replies.extend(reaction.replies);
+            finished |= reaction.finished;
+        }
+        assert!(finished);
+        assert_eq!(
+            replies.len(),
+            2,
+            "session/new, then session/prompt: {replies:?}"
+        );
+        let tool_use = events
+            .iter()
+            .find(|event| matches!(event, AgentEvent::ToolUse { .. }))
+            .expect("a tool call");
+        assert_eq!(
+            tool_use,
+            &AgentEvent::ToolUse {
+                call_id: "toolu_fake_0002".into(),
+                tool: "Bash".into(),
+                input: json!({"command": "echo hi-from-tool && pwd", "description": "Run the scripted command"}),
+            }
+        );
+        assert!(events.iter().any(|event| matches!(event,
+            AgentEvent::ToolResult { output, is_error: false, tool: Some(tool), .. }
+                if output.contains("hi-from-tool") && tool == "Bash")));
+        assert_eq!(events.last(), Some(&AgentEvent::Text("All done.".into())));
+        assert_eq!(client.final_text(), Some("All done."));
+        assert_eq!(
+            client.session_id(),
+            Some("d51bfdc1-c44a-4b0f-bf5a-86819934b17c")
+        );
+        let usage = &client.usage()[0];
+        assert_eq!(
+            (
+                usage.input_tokens,
+                usage.output_tokens,
+                usage.cache_read_tokens,
+                usage.cache_write_tokens
+            ),
+            (2400, 96, 4000, 600)
         );
     }
 

@@ -149,3 +149,34 @@ fn a_truncated_transcript_degrades_gracefully() {
     assert!(!parser.has_result());
     assert_eq!(parser.session_id(), Some(SESSION));
 }
+
+/// Qwen Code 0.24.4 copies the format (recorded against the fake chat API): the
+/// same parser reads it, usage comes from the result's `usage` (Qwen counts cached
+/// tokens inside `input_tokens`; they are taken out).
+#[test]
+fn a_recorded_qwen_code_run_reads_the_same_way() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/qwen_stream_json_tool_then_answer.jsonl");
+    let text = std::fs::read_to_string(&path).expect("the recorded transcript");
+    let mut parser = ClaudeStreamParser::new();
+    let mut events = Vec::new();
+    for line in text.lines() {
+        events.extend(parser.parse_line(line.as_bytes()).events);
+    }
+    assert!(events.iter().any(|event| matches!(event,
+        AgentEvent::ToolUse { tool, .. } if tool == "run_shell_command")));
+    assert!(events.iter().any(|event| matches!(event,
+        AgentEvent::ToolResult { output, is_error: false, .. } if output.starts_with("hi-from-tool"))));
+    assert_eq!(parser.final_text(), Some("All done."));
+    assert_eq!(
+        parser.usage_for_run(false),
+        vec![ModelUsage {
+            model: "gpt-test".into(),
+            input_tokens: 2 * RESPONSE_USAGE.input_tokens,
+            output_tokens: 2 * RESPONSE_USAGE.output_tokens,
+            cache_read_tokens: 2 * RESPONSE_USAGE.cache_read_input_tokens,
+            cache_write_tokens: 0,
+            cost_usd: None,
+        }]
+    );
+}

@@ -147,6 +147,25 @@ struct RawUsage {
     output_tokens: u64,
     cache_read_input_tokens: u64,
     cache_creation_input_tokens: u64,
+    /// Only CLIs that count cached tokens inside `input_tokens` (Qwen Code) send
+    /// it, and then it is input + output.
+    total_tokens: Option<u64>,
+}
+
+impl RawUsage {
+    /// Input without the cached tokens, however the CLI counted it.
+    fn uncached_input(&self) -> u64 {
+        let cached = self.cache_read_input_tokens + self.cache_creation_input_tokens;
+        let includes_cache = self
+            .total_tokens
+            .is_some_and(|total| total == self.input_tokens + self.output_tokens)
+            && self.input_tokens >= cached;
+        if includes_cache {
+            self.input_tokens - cached
+        } else {
+            self.input_tokens
+        }
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -223,8 +242,11 @@ impl ClaudeStreamParser {
     /// Claude Code 2.1). The result line's `usage` is this run's alone, without a
     /// split by model; for a resumed run it is attributed to the main model, and the
     /// cost, only known for the session, is left out.
+    ///
+    /// CLIs that copy the format without `modelUsage` (Qwen Code) get the result's
+    /// `usage` in every case.
     pub fn usage_for_run(&self, resumed: bool) -> Vec<ModelUsage> {
-        if !resumed {
+        if !resumed && !self.session_usage.is_empty() {
             return self.session_usage();
         }
         let Some(usage) = self.run_usage.filter(|usage| *usage != RawUsage::default()) else {
@@ -243,7 +265,7 @@ impl ClaudeStreamParser {
             .unwrap_or_else(|| "unknown".to_owned());
         vec![ModelUsage {
             model,
-            input_tokens: usage.input_tokens,
+            input_tokens: usage.uncached_input(),
             output_tokens: usage.output_tokens,
             cache_read_tokens: usage.cache_read_input_tokens,
             cache_write_tokens: usage.cache_creation_input_tokens,

@@ -32,6 +32,17 @@ pub(crate) fn real_opencode() -> PathBuf {
     real_cli("opencode", "MULTICA_TEST_OPENCODE")
 }
 
+/// A real ACP agent: Zed's adapter that serves Claude Code over the Agent Client
+/// Protocol (`$MULTICA_TEST_CLAUDE_ACP`, or the installed one).
+pub(crate) fn real_claude_acp() -> PathBuf {
+    real_cli("claude-agent-acp", "MULTICA_TEST_CLAUDE_ACP")
+}
+
+/// The real Qwen Code CLI, a Claude-compatible stream-json CLI.
+pub(crate) fn real_qwen() -> PathBuf {
+    real_cli("qwen", "MULTICA_TEST_QWEN")
+}
+
 /// `$<env_var>`, or the CLI `scripts/install-agent-clis.sh` installs. Missing is a
 /// failure, not a skip.
 fn real_cli(binary: &str, env_var: &str) -> PathBuf {
