@@ -236,3 +236,45 @@ async fn a_cli_only_the_login_shell_knows_is_registered_and_a_new_one_is_picked_
         .await;
     engine.stop().await;
 }
+
+#[tokio::test]
+async fn a_version_manager_shim_is_seen_through_to_the_real_cli() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let home = root.path().join("home");
+    // asdf's shim answers for itself when no version is picked in the directory.
+    let shims = home.join(".asdf/shims");
+    std::fs::create_dir_all(&shims).expect("shims");
+    write_executable(
+        &shims.join("codex"),
+        "#!/bin/sh\necho 'No version is set for command codex' >&2\nexit 126\n",
+    );
+    let real = fake_cli(
+        &root.path().join("installs/codex/0.169.0/bin"),
+        "codex",
+        "codex-cli 0.169.0",
+    );
+    let manager_dir = root.path().join("asdf-bin");
+    std::fs::create_dir_all(&manager_dir).expect("dir");
+    write_executable(
+        &manager_dir.join("asdf"),
+        &format!(
+            "#!/bin/sh\n[ \"$1\" = which ] && [ \"$2\" = codex ] && echo '{}' && exit 0\nexit 1\n",
+            real.display()
+        ),
+    );
+    let inputs = DiscoveryInputs {
+        process_path: Some(std::env::join_paths([&manager_dir]).expect("path")),
+        login_shell: None,
+        home: Some(home),
+        vars: Vec::new(),
+    };
+    let discovery = discover(&inputs).await;
+    let detection = detect_agents(
+        &[setting(Provider::codex())],
+        discovery.joined_path().as_deref(),
+    )
+    .await;
+    assert!(detection.skipped.is_empty(), "{:?}", detection.skipped);
+    assert_eq!(detection.found[0].executable, real);
+    assert_eq!(detection.found[0].version, "codex-cli 0.169.0");
+}
