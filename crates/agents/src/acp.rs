@@ -691,19 +691,15 @@ fn outcome(agent: &str, ended: Ended<AcpClient>) -> RunOutcome {
             RunStatus::Failed,
             Some(format!("{agent} reported an error: {reason}")),
         ),
-        (None, None) => {
-            let ending = match exit.and_then(|status| status.code()) {
-                Some(code) => format!("{agent} exited with status {code} before the turn ended"),
-                None => format!("{agent} ended before the turn ended"),
-            };
-            let stderr = stderr_tail.trim();
-            let message = if stderr.is_empty() {
-                ending
-            } else {
-                format!("{ending}: {stderr}")
-            };
-            (RunStatus::Failed, Some(message))
-        }
+        (None, None) => (
+            RunStatus::Failed,
+            Some(supervisor::ended_before_the_turn(
+                agent,
+                exit,
+                None,
+                &stderr_tail,
+            )),
+        ),
     };
     RunOutcome {
         status,

@@ -229,6 +229,29 @@ pub(crate) fn stopped_outcome(
     })
 }
 
+/// Why a CLI that ended before its turn did failed: how it ended, what the
+/// protocol last reported (`detail`), and the end of its stderr.
+pub(crate) fn ended_before_the_turn(
+    agent: &str,
+    exit: Option<ExitStatus>,
+    detail: Option<&str>,
+    stderr_tail: &str,
+) -> String {
+    let mut message = match exit.and_then(|status| status.code()) {
+        Some(code) => format!("{agent} exited with status {code} before the turn ended"),
+        None => format!("{agent} ended before the turn ended"),
+    };
+    if let Some(detail) = detail {
+        message.push_str(&format!(" (last error: {detail})"));
+    }
+    let stderr = stderr_tail.trim();
+    if !stderr.is_empty() {
+        message.push_str(": ");
+        message.push_str(stderr);
+    }
+    message
+}
+
 /// Spawns the CLI and supervises it on a task of its own; `finish` turns the ended
 /// run into its outcome.
 pub(crate) fn start<P, F>(

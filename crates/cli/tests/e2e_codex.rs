@@ -6,7 +6,6 @@
 
 use std::path::PathBuf;
 
-use fake_model_api::{FakeModelApi, Scenario};
 use multica_api::wire::TaskStatus;
 
 mod support;
@@ -20,12 +19,7 @@ async fn codex_runs_a_task_end_to_end_and_resumes_its_thread() {
     let codex = real_codex();
     let machine = LoggedInMachine::new("Codex end to end").await;
     let home = &machine.home;
-    let model_api = FakeModelApi::start(Scenario::ToolThenAnswer {
-        command: "multica --version && echo \"$MULTICA_CLI\"".into(),
-        final_text: FINAL_TEXT.into(),
-    })
-    .await
-    .expect("fake model API");
+    let model_api = support::check_multica_model_api(FINAL_TEXT).await;
 
     // The user's Codex home: what each task's own home is seeded from.
     let user_codex_home = home.path().join(".codex");
@@ -73,28 +67,7 @@ async fn codex_runs_a_task_end_to_end_and_resumes_its_thread() {
         "first task: {first:#?}"
     );
 
-    let tool_use = first
-        .messages
-        .iter()
-        .find(|m| m.kind == "tool_use")
-        .expect("a tool_use message");
-    assert_eq!(tool_use.tool.as_deref(), Some("shell"));
-    let tool_result = first
-        .messages
-        .iter()
-        .find(|m| m.kind == "tool_result" && m.seq > tool_use.seq)
-        .expect("a tool_result after the tool_use");
-    let output = tool_result.output.clone().unwrap_or_default();
-    assert!(
-        output.contains(&format!("multica {}", env!("CARGO_PKG_VERSION"))),
-        "{output}"
-    );
-    let our_cli = support::multica()
-        .canonicalize()
-        .expect("canonical multica");
-    assert!(output.contains(&our_cli.display().to_string()), "{output}");
-    let result = first.result.clone().expect("result");
-    assert_eq!(result["output"], FINAL_TEXT);
+    support::assert_our_multica_answered(&first, "shell", FINAL_TEXT);
     let thread = first.session_id.clone().expect("the thread is the session");
 
     // The task ran with AGENTS.md and its own CODEX_HOME, seeded from the user's;

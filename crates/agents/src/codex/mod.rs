@@ -124,17 +124,15 @@ fn outcome(ended: Ended<CodexProtocol>) -> RunOutcome {
             RunStatus::Failed,
             Some(format!("codex reported an error: {reason}")),
         ),
-        (_, None) => {
-            let ending = match exit.and_then(|status| status.code()) {
-                Some(code) => format!("codex exited with status {code} before the turn ended"),
-                None => "codex ended before the turn ended".to_owned(),
-            };
-            let ending = match client.last_error() {
-                Some(error) => format!("{ending} (last error: {error})"),
-                None => ending,
-            };
-            (RunStatus::Failed, Some(with_stderr(ending, &stderr_tail)))
-        }
+        (_, None) => (
+            RunStatus::Failed,
+            Some(supervisor::ended_before_the_turn(
+                "codex",
+                exit,
+                client.last_error(),
+                &stderr_tail,
+            )),
+        ),
     };
     RunOutcome {
         status,
@@ -144,13 +142,5 @@ fn outcome(ended: Ended<CodexProtocol>) -> RunOutcome {
         exit_code: exit.and_then(|status| status.code()),
         duration,
         usage: client.usage(),
-    }
-}
-
-fn with_stderr(message: String, stderr_tail: &str) -> String {
-    if stderr_tail.trim().is_empty() {
-        message
-    } else {
-        format!("{message}: {}", stderr_tail.trim())
     }
 }

@@ -191,6 +191,45 @@ impl LoggedInMachine {
     }
 }
 
+/// What the scripted model has every agent run through its shell tool.
+pub(crate) const CHECK_MULTICA: &str = "multica --version && echo \"$MULTICA_CLI\"";
+
+/// A model API that has the agent run [`CHECK_MULTICA`], then answer `final_text`.
+pub(crate) async fn check_multica_model_api(final_text: &str) -> fake_model_api::FakeModelApi {
+    fake_model_api::FakeModelApi::start(fake_model_api::Scenario::ToolThenAnswer {
+        command: CHECK_MULTICA.into(),
+        final_text: final_text.into(),
+    })
+    .await
+    .expect("fake model API")
+}
+
+/// The task's transcript shows a `tool` call whose output came from this crate's
+/// `multica` (its version, and its absolute path in `MULTICA_CLI`), and the result
+/// is `final_text`.
+pub(crate) fn assert_our_multica_answered(task: &TaskView, tool: &str, final_text: &str) {
+    let tool_use = task
+        .messages
+        .iter()
+        .find(|m| m.kind == "tool_use")
+        .expect("a tool_use message");
+    assert_eq!(tool_use.tool.as_deref(), Some(tool));
+    let tool_result = task
+        .messages
+        .iter()
+        .find(|m| m.kind == "tool_result" && m.seq > tool_use.seq)
+        .expect("a tool_result after the tool_use");
+    let output = tool_result.output.clone().unwrap_or_default();
+    assert!(
+        output.contains(&format!("multica {}", env!("CARGO_PKG_VERSION"))),
+        "{output}"
+    );
+    let our_cli = multica().canonicalize().expect("canonical multica");
+    assert!(output.contains(&our_cli.display().to_string()), "{output}");
+    let result = task.result.clone().expect("result");
+    assert_eq!(result["output"], final_text);
+}
+
 /// This crate's `multica` binary.
 pub(crate) fn multica() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_multica"))
