@@ -18,12 +18,15 @@ const FINAL: &str = "The command printed alpha and beta.";
 fn spec(sandbox: &Sandbox, api: &FakeModelApi, prompt: &str) -> RunSpec {
     RunSpec {
         executable: real_qwen(),
-        env: vec![
-            ("HOME".into(), sandbox.home.path().display().to_string()),
-            ("OPENAI_BASE_URL".into(), format!("{}/v1", api.base_url())),
-            ("OPENAI_API_KEY".into(), "test".into()),
-            ("OPENAI_MODEL".into(), "gpt-test".into()),
-        ],
+        env: [
+            sandbox.home_env(),
+            vec![
+                ("OPENAI_BASE_URL".into(), format!("{}/v1", api.base_url())),
+                ("OPENAI_API_KEY".into(), "test".into()),
+                ("OPENAI_MODEL".into(), "gpt-test".into()),
+            ],
+        ]
+        .concat(),
         ..sandbox.spec(api, prompt)
     }
 }

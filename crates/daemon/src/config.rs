@@ -62,6 +62,9 @@ pub struct DaemonConfig {
     pub gc: GcSettings,
     /// Where agent CLIs are searched for (PATH, login shell, install dirs).
     pub discovery: DiscoveryInputs,
+    /// The first pause before a report (result, transcript) is sent again; it
+    /// doubles per failure, up to 5 minutes.
+    pub report_retry: Duration,
     /// How often agents are looked for again (`None`: only at start).
     pub agent_rediscovery_interval: Option<Duration>,
     /// The user's Codex home (`$CODEX_HOME`, else `~/.codex`): each Codex task's
@@ -279,6 +282,11 @@ impl DaemonConfig {
             None,
             DEFAULT_SHUTDOWN_GRACE,
         )?;
+        let report_retry = duration(
+            "MULTICA_REPORT_RETRY",
+            None,
+            crate::outbox::DEFAULT_FIRST_RETRY,
+        )?;
 
         let max_concurrent_tasks = match overrides.max_concurrent_tasks {
             Some(value) => value,
@@ -349,6 +357,7 @@ impl DaemonConfig {
             config_file,
             gc,
             discovery: DiscoveryInputs::from_process(),
+            report_retry,
             agent_rediscovery_interval,
             codex_home,
         })

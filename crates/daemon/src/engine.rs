@@ -24,6 +24,7 @@ use crate::events::EngineEvent;
 use crate::gc::{Collector, IssueState, IssueStates, TaskDirLocks};
 use crate::heartbeat;
 use crate::local_api::{self, ControlToken, HealthReport, TaskGrants};
+use crate::outbox::Outbox;
 use crate::repo_cache::RepoCache;
 use crate::task_runner;
 
@@ -142,6 +143,8 @@ pub(crate) struct Shared {
     /// `None` when the token file could not be written (then `/shutdown` is off).
     pub(crate) control: Option<Arc<ControlToken>>,
     pub(crate) repo_cache: RepoCache,
+    /// Results and last transcripts not yet delivered, on disk.
+    pub(crate) outbox: Outbox,
     /// Task directories in use, by tasks or by the collector.
     pub(crate) task_dirs: Arc<TaskDirLocks>,
     /// Workspaces whose repositories should be cloned or fetched in the background.
@@ -310,6 +313,10 @@ impl Engine {
             }
         };
         let repo_cache = RepoCache::new(config.workspaces_root.join(".repos"));
+        let outbox = Outbox::open(config.workspaces_root.join(".outbox"), config.report_retry);
+        for task_id in outbox.take_orphans() {
+            warn!(%task_id, "a task was left running by a previous daemon process; reporting it as failed");
+        }
         let (repo_refresh, repo_refreshes) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             config,
@@ -326,6 +333,7 @@ impl Engine {
             wake_claims: Notify::new(),
             grants: Arc::new(TaskGrants::default()),
             repo_cache,
+            outbox,
             task_dirs: Arc::new(TaskDirLocks::default()),
             repo_refresh,
             control,
@@ -395,6 +403,7 @@ impl Engine {
 
         loops.spawn(heartbeat::run(Arc::clone(&shared), background.clone()));
         loops.spawn(gc_loop(Arc::clone(&shared), background.clone()));
+        loops.spawn(outbox_loop(Arc::clone(&shared), background.clone()));
         loops.spawn(repo_refresh_loop(
             Arc::clone(&shared),
             self.repo_refreshes,
@@ -588,6 +597,31 @@ async fn claim_loop(
         }
     }
 }
+
+/// Sends what the outbox holds: at start (what a previous process left), then
+/// whenever reports are waiting, with jittered exponential back-off.
+async fn outbox_loop(shared: Arc<Shared>, shutdown: CancellationToken) {
+    let mut backoff = shared.outbox.backoff();
+    loop {
+        let waiting = shared.outbox.flush(&shared.client).await;
+        let pause = if waiting == 0 {
+            backoff.reset();
+            OUTBOX_IDLE_CHECK
+        } else {
+            let delay = backoff.next_delay();
+            debug!(waiting, retry_in = ?delay, "reports waiting in the outbox");
+            delay
+        };
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(pause) => {}
+            () = shared.outbox.reports_left_waiting(), if waiting == 0 => backoff.reset(),
+        }
+    }
+}
+
+/// How often an empty outbox is looked at (tasks also write and send directly).
+const OUTBOX_IDLE_CHECK: Duration = Duration::from_secs(30);
 
 /// Looks for agent CLIs again every `interval`: one installed, updated or removed
 /// while the daemon runs is registered (or dropped) without a restart.

@@ -15,6 +15,7 @@ pub mod gc;
 pub mod go_duration;
 mod heartbeat;
 mod local_api;
+pub mod outbox;
 pub mod repo_cache;
 mod task_runner;
 pub mod transcript;

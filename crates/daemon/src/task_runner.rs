@@ -17,6 +17,7 @@ use crate::execenv::{self, RepoInfo, SkillFileSpec, SkillSpec, TaskContext, Task
 use crate::gc::{GcMeta, TaskDirHold};
 use crate::go_duration::format_duration;
 use crate::local_api::TaskGrant;
+use crate::outbox::{Delivery, Report};
 use crate::transcript::{Redactor, TranscriptBuilder};
 
 /// How often buffered transcript text is sent, as in the Go daemon.
@@ -33,6 +34,10 @@ const TRANSCRIPT_BATCH: usize = 200;
 const TRANSCRIPT_MAX_ATTEMPTS: u32 = 20;
 
 /// Back-off between attempts to report the result (transport errors, 5xx, 408, 429).
+/// Rounds of direct delivery of a task's result before it is left to the outbox
+/// loop (with the outbox's back-off: about 2 s, 4 s, 8 s between them).
+const REPORT_ATTEMPTS: u32 = 4;
+
 const REPORT_BACKOFF: [Duration; 5] = [
     Duration::from_secs(1),
     Duration::from_secs(2),
@@ -100,7 +105,10 @@ async fn run_task_inner(
         provider: runtime.provider.to_string(),
     });
 
+    shared.outbox.mark_running(&task_id);
     let outcome = execute(shared, &task, &runtime, &workspace_id, &agent_name, &stop).await;
+    // Its end is delivered or waiting in the outbox: no orphan if we die now.
+    shared.outbox.clear_running(&task_id);
     info!(outcome = ?outcome, "task finished");
     shared.active().remove(&task_id);
     shared.emit(EngineEvent::TaskFinished { task_id, outcome });
@@ -613,8 +621,10 @@ impl<'a> TranscriptSender<'a> {
                         _ => "timed out".to_owned(),
                     };
                     if self.failed_attempts >= TRANSCRIPT_MAX_ATTEMPTS {
-                        error!(%reason, dropped = self.unsent.len(), "giving up on transcript messages");
-                        self.unsent.clear();
+                        // The server is away for long: the outbox keeps them (each
+                        // message carries its seq, so late arrival is in order).
+                        warn!(%reason, pending = self.unsent.len(), "transcript messages moved to the outbox");
+                        self.park_unsent(shared);
                         self.failed_attempts = 0;
                     } else {
                         debug!(%reason, pending = self.unsent.len(), "transcript send failed; will retry");
@@ -639,10 +649,24 @@ impl<'a> TranscriptSender<'a> {
             }
         }
         if !self.unsent.is_empty() {
-            error!(
-                dropped = self.unsent.len(),
-                "transcript messages could not be delivered"
+            // Kept on disk: sent before the task's result, whenever the server is back.
+            warn!(
+                pending = self.unsent.len(),
+                "transcript messages could not be delivered yet; kept in the outbox"
             );
+            self.park_unsent(shared);
+        }
+    }
+
+    /// Moves the messages not yet sent to the outbox.
+    fn park_unsent(&mut self, shared: &Shared) {
+        let messages = std::mem::take(&mut self.unsent);
+        let count = messages.len();
+        if let Err(error) = shared
+            .outbox
+            .write(self.task_id, Report::Messages { messages })
+        {
+            error!(%error, dropped = count, "transcript messages lost");
         }
     }
 }
@@ -668,29 +692,51 @@ async fn report_completion(
     task_id: &str,
     request: &CompleteRequest,
 ) -> TaskOutcome {
-    match with_retries(|| shared.client.complete_task(task_id, request)).await {
-        Ok(_) => TaskOutcome::Completed {
+    let report = Report::Complete {
+        request: request.clone(),
+    };
+    match shared
+        .outbox
+        .deliver(&shared.client, task_id, report, REPORT_ATTEMPTS)
+        .await
+    {
+        Delivery::Delivered => TaskOutcome::Completed {
             session_id: request.session_id.clone(),
         },
-        Err(error) if error.is_conflict() => {
-            // The task moved on (cancelled, or failed by the server's sweeper); a
-            // fail would be refused the same way.
-            warn!(%error, "the server no longer accepts a result for this task");
-            TaskOutcome::Failed {
-                error: error.to_string(),
+        Delivery::Retry(reason) => {
+            warn!(%reason, "the server is unreachable; the result waits in the outbox");
+            TaskOutcome::Completed {
+                session_id: request.session_id.clone(),
             }
         }
-        Err(error) => {
-            warn!(%error, "completing the task failed; reporting a failure instead");
-            report_failure(shared, task_id, format!("complete task failed: {error}")).await
+        Delivery::Settled(reason) => {
+            // The task moved on (cancelled, or failed by the server's sweeper); a
+            // fail would be refused the same way.
+            warn!(%reason, "the server no longer accepts a result for this task");
+            TaskOutcome::Failed { error: reason }
+        }
+        Delivery::Refused(reason) => {
+            warn!(%reason, "completing the task was refused; reporting a failure instead");
+            report_failure(shared, task_id, format!("complete task failed: {reason}")).await
         }
     }
 }
 
 async fn report_failure(shared: &Shared, task_id: &str, error: String) -> TaskOutcome {
     warn!(%error, "task failed");
-    if let Err(report_error) = with_retries(|| shared.client.fail_task(task_id, &error)).await {
-        warn!(error = %report_error, "reporting the failure failed");
+    let report = Report::Fail {
+        error: error.clone(),
+    };
+    match shared
+        .outbox
+        .deliver(&shared.client, task_id, report, REPORT_ATTEMPTS)
+        .await
+    {
+        Delivery::Delivered | Delivery::Settled(_) => {}
+        Delivery::Retry(reason) => {
+            warn!(%reason, "the server is unreachable; the failure waits in the outbox");
+        }
+        Delivery::Refused(reason) => warn!(%reason, "reporting the failure was refused"),
     }
     TaskOutcome::Failed { error }
 }

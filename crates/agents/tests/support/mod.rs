@@ -103,6 +103,23 @@ impl Sandbox {
         }
     }
 
+    /// `HOME` and the XDG directories, all inside the sandbox: CLIs that keep a
+    /// database there (OpenCode) must not share one across tests, and CI sets
+    /// `XDG_DATA_HOME` for its keyring.
+    pub(crate) fn home_env(&self) -> Vec<(String, String)> {
+        let home = self.home.path();
+        [
+            ("HOME", home.to_owned()),
+            ("XDG_DATA_HOME", home.join(".local/share")),
+            ("XDG_CONFIG_HOME", home.join(".config")),
+            ("XDG_CACHE_HOME", home.join(".cache")),
+            ("XDG_STATE_HOME", home.join(".local/state")),
+        ]
+        .into_iter()
+        .map(|(key, path)| (key.to_owned(), path.display().to_string()))
+        .collect()
+    }
+
     /// An OpenCode run offline against `api`: its provider comes from an
     /// `opencode.json` in the work dir, its data from the sandbox's HOME.
     pub(crate) fn opencode_spec(&self, api: &FakeModelApi, prompt: &str) -> RunSpec {
@@ -113,10 +130,11 @@ impl Sandbox {
         .expect("opencode config");
         RunSpec {
             executable: real_opencode(),
-            env: vec![
-                ("HOME".into(), self.home.path().display().to_string()),
-                ("OPENCODE_DISABLE_MODELS_FETCH".into(), "1".into()),
-            ],
+            env: [
+                self.home_env(),
+                vec![("OPENCODE_DISABLE_MODELS_FETCH".into(), "1".into())],
+            ]
+            .concat(),
             ..self.spec(api, prompt)
         }
     }

@@ -187,6 +187,7 @@ impl Harness {
             gc: multica_daemon::gc::GcSettings::default(),
             discovery: multica_daemon::discovery::DiscoveryInputs::default(),
             agent_rediscovery_interval: None,
+            report_retry: Duration::from_millis(200),
             codex_home: None,
         };
         Self {
