@@ -8,14 +8,18 @@ use crate::error::{ApiError, error_message_from_body};
 use crate::secret::Secret;
 use crate::server_url::ServerUrl;
 use crate::wire::{
-    AgentTask, ClaimResponse, CompleteRequest, DeregisterRequest, FailRequest, HeartbeatRequest,
-    HeartbeatResponse, PingResultRequest, ProgressRequest, RegisterRequest, RegisterResponse,
-    RuntimeUsageEntry, RuntimeUsageRequest, StatusOk, StoredTaskMessage, TaskMessage,
-    TaskMessagesRequest, TaskStatus, TaskStatusResponse, UpdateResultRequest, Workspace,
+    AgentTask, BatchClaimRequest, BatchClaimResponse, ClaimResponse, CompleteRequest,
+    DeregisterRequest, FailRequest, HeartbeatRequest, HeartbeatResponse, PingResultRequest,
+    ProgressRequest, RegisterRequest, RegisterResponse, RenewResponse, RuntimeUsageEntry,
+    RuntimeUsageRequest, StatusOk, StoredTaskMessage, TaskMessage, TaskMessagesRequest, TaskStatus,
+    TaskStatusResponse, TaskUsageEntry, TaskUsageRequest, UpdateResultRequest, Workspace,
 };
 
 /// The Go daemon's per-request timeout.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The batch claim's own timeout: a slow claim must not hold the claim loop.
+const BATCH_CLAIM_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Error bodies are read up to this size, as the Go client does; a proxy's HTML page
 /// must not end up whole in a log line.
@@ -53,6 +57,7 @@ impl DaemonClient {
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .user_agent(user_agent)
+            .default_headers(identity_headers(user_agent))
             .build()
             .map_err(|error| ApiError::transport("BUILD", "client", &error))?;
         Ok(Self {
@@ -96,7 +101,113 @@ impl DaemonClient {
         self.get("/api/workspaces").await
     }
 
+    /// `GET /api/daemon/workspaces` with `If-None-Match` (current servers):
+    /// `Ok(None)` when unchanged since `etag`, else the list and its new ETag.
+    /// A seed server answers 404.
+    pub async fn list_daemon_workspaces(
+        &self,
+        etag: Option<&str>,
+    ) -> Result<Option<(Vec<Workspace>, Option<String>)>, ApiError> {
+        const PATH: &str = "/api/daemon/workspaces";
+        let mut request = self.http.get(self.server.join(PATH));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token.expose());
+        }
+        if let Some(etag) = etag {
+            request = request.header(reqwest::header::IF_NONE_MATCH, etag);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|error| ApiError::transport("GET", PATH, &error))?;
+        let status = response.status();
+        if status == StatusCode::NOT_MODIFIED {
+            return Ok(None);
+        }
+        let new_etag = response
+            .headers()
+            .get(reqwest::header::ETAG)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|error| ApiError::transport("GET", PATH, &error))?;
+        if !status.is_success() {
+            let limited = &bytes[..bytes.len().min(MAX_ERROR_BODY)];
+            return Err(ApiError::from_status(
+                "GET",
+                PATH,
+                status.as_u16(),
+                error_message_from_body(limited),
+            ));
+        }
+        let workspaces = parse_success("GET", PATH, status, &bytes)?;
+        Ok(Some((workspaces, new_etag)))
+    }
+
+    /// `POST /api/tokens/current/renew` (current servers, `mul_` tokens).
+    pub async fn renew_token(&self) -> Result<RenewResponse, ApiError> {
+        self.post("/api/tokens/current/renew", &serde_json::json!({}))
+            .await
+    }
+
     // -- tasks --------------------------------------------------------------------
+
+    /// Claims up to `max_tasks` tasks over `runtime_ids` in one request (current
+    /// servers; a seed server answers 404).
+    pub async fn claim_tasks(
+        &self,
+        daemon_id: &str,
+        runtime_ids: &[String],
+        max_tasks: usize,
+    ) -> Result<Vec<AgentTask>, ApiError> {
+        let body = BatchClaimRequest {
+            daemon_id: daemon_id.to_owned(),
+            runtime_ids: runtime_ids.to_vec(),
+            max_tasks,
+        };
+        let claim = self.post::<_, BatchClaimResponse>("/api/daemon/tasks/claim", &body);
+        match tokio::time::timeout(BATCH_CLAIM_TIMEOUT, claim).await {
+            Ok(result) => result.map(|response| response.tasks),
+            Err(_) => Err(ApiError::timeout("POST", "/api/daemon/tasks/claim")),
+        }
+    }
+
+    /// `POST /api/daemon/tasks/{id}/cancel-ack` (current servers): the transcript
+    /// of a cancelled task is flushed.
+    pub async fn cancel_ack(&self, task_id: &str) -> Result<(), ApiError> {
+        let path = format!("/api/daemon/tasks/{}/cancel-ack", segment(task_id));
+        self.post::<_, serde_json::Value>(&path, &serde_json::json!({}))
+            .await
+            .map(drop)
+    }
+
+    /// `POST /api/daemon/runtimes/{id}/recover-orphans` (current servers).
+    pub async fn recover_orphans(&self, runtime_id: &str) -> Result<(), ApiError> {
+        let path = format!(
+            "/api/daemon/runtimes/{}/recover-orphans",
+            segment(runtime_id)
+        );
+        self.post::<_, serde_json::Value>(&path, &serde_json::json!({}))
+            .await
+            .map(drop)
+    }
+
+    /// `POST /api/daemon/tasks/{id}/usage` (current servers).
+    pub async fn report_task_usage(
+        &self,
+        task_id: &str,
+        usage: &[TaskUsageEntry],
+    ) -> Result<(), ApiError> {
+        let path = format!("/api/daemon/tasks/{}/usage", segment(task_id));
+        let body = TaskUsageRequest {
+            usage: usage.to_vec(),
+        };
+        self.post::<_, serde_json::Value>(&path, &body)
+            .await
+            .map(drop)
+    }
 
     /// The next task for this runtime, or `None` when the server has nothing.
     pub async fn claim_task(&self, runtime_id: &str) -> Result<Option<AgentTask>, ApiError> {
@@ -272,6 +383,30 @@ impl DaemonClient {
         }
         parse_success(method_name, display_path, status, &bytes)
     }
+}
+
+/// Who is calling, as current servers want it on every daemon request
+/// (`X-Client-Platform`, `X-Client-Version`, `X-Client-OS`). Capabilities are
+/// not claimed: claim payloads are gated on them and we ask for none.
+fn identity_headers(user_agent: &str) -> reqwest::header::HeaderMap {
+    use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+    let version = user_agent.rsplit('/').next().unwrap_or_default();
+    let os = match std::env::consts::OS {
+        "macos" => "macos",
+        "windows" => "windows",
+        _ => "linux",
+    };
+    let mut headers = HeaderMap::new();
+    for (name, value) in [
+        ("x-client-platform", "daemon"),
+        ("x-client-version", version),
+        ("x-client-os", os),
+    ] {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            headers.insert(HeaderName::from_static(name), value);
+        }
+    }
+    headers
 }
 
 pub(crate) fn parse_success<R: DeserializeOwned>(

@@ -77,6 +77,30 @@ impl ApiError {
         }
     }
 
+    /// A call that did not finish within its own time limit.
+    pub(crate) fn timeout(method: &'static str, path: &str) -> Self {
+        Self {
+            kind: ApiErrorKind::Retryable,
+            method,
+            path: path.to_owned(),
+            status: None,
+            message: "the server did not answer in time".to_owned(),
+        }
+    }
+
+    /// The server has no such route (chi's plain `404 page not found`): an older
+    /// server, to be spoken to the older way. A 404 about a missing *thing*
+    /// (`task not found`) is not this.
+    pub fn is_route_missing(&self) -> bool {
+        self.status == Some(404) && self.message == "404 page not found"
+    }
+
+    /// A 2xx whose body is not what the contract promises: whether the request
+    /// took effect is unknown.
+    pub fn is_malformed(&self) -> bool {
+        self.kind == ApiErrorKind::Malformed
+    }
+
     pub(crate) fn from_status(
         method: &'static str,
         path: &str,

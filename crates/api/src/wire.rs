@@ -221,6 +221,19 @@ pub struct AgentTask {
     pub prior_work_dir: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trigger_comment_id: Option<String>,
+    /// Current servers: the task's own token (`mat_…`), for the agent's
+    /// `MULTICA_TOKEN` instead of the user's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_token: Option<String>,
+}
+
+impl AgentTask {
+    /// The task's `mat_` token, when the server gave one.
+    pub fn task_token(&self) -> Option<&str> {
+        self.auth_token
+            .as_deref()
+            .filter(|token| token.starts_with("mat_"))
+    }
 }
 
 impl Default for AgentTask {
@@ -244,8 +257,47 @@ impl Default for AgentTask {
             prior_session_id: None,
             prior_work_dir: None,
             trigger_comment_id: None,
+            auth_token: None,
         }
     }
+}
+
+/// `POST /api/daemon/tasks/claim` (current servers).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchClaimRequest {
+    pub daemon_id: String,
+    pub runtime_ids: Vec<String>,
+    pub max_tasks: usize,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BatchClaimResponse {
+    #[serde(default)]
+    pub tasks: Vec<AgentTask>,
+}
+
+/// One model's tokens in `POST /api/daemon/tasks/{id}/usage` (current servers).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskUsageEntry {
+    pub provider: String,
+    pub model: String,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cache_read_tokens: u64,
+    pub cache_write_tokens: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskUsageRequest {
+    pub usage: Vec<TaskUsageEntry>,
+}
+
+/// `POST /api/tokens/current/renew`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RenewResponse {
+    pub expires_at: Option<String>,
+    pub renewed: bool,
 }
 
 /// `{"task": null}` when there is nothing to do, `{"task": {...}}` otherwise.

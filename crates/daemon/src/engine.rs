@@ -26,6 +26,7 @@ use crate::heartbeat;
 use crate::local_api::{self, ControlToken, HealthReport, TaskGrants};
 use crate::outbox::Outbox;
 use crate::repo_cache::RepoCache;
+use crate::server_features::ServerFeatures;
 use crate::task_runner;
 
 /// How many events a slow subscriber may fall behind before it misses some.
@@ -145,6 +146,12 @@ pub(crate) struct Shared {
     pub(crate) repo_cache: RepoCache,
     /// Results and last transcripts not yet delivered, on disk.
     pub(crate) outbox: Outbox,
+    /// What of the current server protocol this server offers.
+    pub(crate) features: ServerFeatures,
+    /// The ETag of the last workspace list (current servers).
+    pub(crate) workspaces_etag: Mutex<Option<String>>,
+    /// Runtimes whose orphans were recovered by this process.
+    pub(crate) recovered_runtimes: Mutex<BTreeSet<String>>,
     /// Task directories in use, by tasks or by the collector.
     pub(crate) task_dirs: Arc<TaskDirLocks>,
     /// Workspaces whose repositories should be cloned or fetched in the background.
@@ -334,6 +341,9 @@ impl Engine {
             grants: Arc::new(TaskGrants::default()),
             repo_cache,
             outbox,
+            features: ServerFeatures::default(),
+            recovered_runtimes: Mutex::new(BTreeSet::new()),
+            workspaces_etag: Mutex::new(None),
             task_dirs: Arc::new(TaskDirLocks::default()),
             repo_refresh,
             control,
@@ -404,6 +414,7 @@ impl Engine {
         loops.spawn(heartbeat::run(Arc::clone(&shared), background.clone()));
         loops.spawn(gc_loop(Arc::clone(&shared), background.clone()));
         loops.spawn(outbox_loop(Arc::clone(&shared), background.clone()));
+        loops.spawn(token_renewal_loop(Arc::clone(&shared), background.clone()));
         loops.spawn(repo_refresh_loop(
             Arc::clone(&shared),
             self.repo_refreshes,
@@ -479,14 +490,28 @@ struct ProviderSlot {
 }
 
 impl ProviderSlot {
-    /// `None` when the provider already runs as many tasks as it may.
-    fn try_take(shared: &Shared, provider: &Provider) -> Option<Self> {
-        let cap = shared
+    /// How many more tasks the provider may run (`None`: no cap of its own).
+    fn room(shared: &Shared, provider: &Provider) -> Option<usize> {
+        let cap = Self::cap(shared, provider)?;
+        let counts = shared
+            .running_per_provider
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        Some(cap.saturating_sub(counts.get(provider.as_str()).copied().unwrap_or(0)))
+    }
+
+    fn cap(shared: &Shared, provider: &Provider) -> Option<usize> {
+        shared
             .config
             .agents
             .iter()
             .find(|setting| setting.provider == *provider)
-            .and_then(|setting| setting.max_concurrent_tasks);
+            .and_then(|setting| setting.max_concurrent_tasks)
+    }
+
+    /// `None` when the provider already runs as many tasks as it may.
+    fn try_take(shared: &Shared, provider: &Provider) -> Option<Self> {
+        let cap = Self::cap(shared, provider);
         let mut counts = shared
             .running_per_provider
             .lock()
@@ -515,6 +540,101 @@ impl Drop for ProviderSlot {
     }
 }
 
+/// Runs a claimed task on the tracker; its slots are given back when it ends.
+fn spawn_task(
+    shared: &Arc<Shared>,
+    tasks: &TaskTracker,
+    task: multica_api::wire::AgentTask,
+    runtime: RuntimeBinding,
+    stop: CancellationToken,
+    slot: tokio::sync::OwnedSemaphorePermit,
+    provider_slot: ProviderSlot,
+) {
+    let shared = Arc::clone(shared);
+    tasks.spawn(async move {
+        task_runner::run_task(&shared, task, runtime, stop).await;
+        drop(provider_slot);
+        drop(slot);
+        shared.wake_claims.notify_one();
+    });
+}
+
+/// Current servers: one request per provider claims for all its runtimes, as
+/// many tasks as there are free slots (and room under the provider's cap).
+/// `None` when the server has no batch claim (then claims go per runtime).
+async fn claim_batch(
+    shared: &Arc<Shared>,
+    runtimes: &[RuntimeBinding],
+    slots: &Arc<Semaphore>,
+    tasks: &TaskTracker,
+    stop_tasks: &CancellationToken,
+) -> Option<usize> {
+    let mut providers: Vec<Provider> = runtimes.iter().map(|r| r.provider.clone()).collect();
+    providers.sort();
+    providers.dedup();
+    let mut claimed = 0;
+    for provider in providers {
+        let free = slots.available_permits();
+        let room = ProviderSlot::room(shared, &provider).map_or(free, |room| room.min(free));
+        if room == 0 {
+            continue;
+        }
+        let ids: Vec<String> = runtimes
+            .iter()
+            .filter(|runtime| runtime.provider == provider)
+            .map(|runtime| runtime.id.clone())
+            .collect();
+        let result = shared
+            .client
+            .claim_tasks(&shared.config.daemon_id, &ids, room)
+            .await;
+        if shared.features.batch_claim.learn(&result) {
+            info!("the server has no batch claim; claiming per runtime");
+            return None;
+        }
+        let claimed_tasks = match result {
+            Ok(claimed_tasks) => claimed_tasks,
+            Err(error) => {
+                warn!(%error, "claiming tasks failed");
+                continue;
+            }
+        };
+        for task in claimed_tasks {
+            claimed += 1;
+            let runtime = runtimes
+                .iter()
+                .find(|runtime| runtime.id == task.runtime_id);
+            let (Some(runtime), Ok(slot), Some(provider_slot)) = (
+                runtime,
+                Arc::clone(slots).try_acquire_owned(),
+                ProviderSlot::try_take(shared, &provider),
+            ) else {
+                // Asked for no more than there was room for; this is a server
+                // answering beyond the request. The task cannot run here.
+                warn!(task_id = %task.id, "the server handed out a task beyond the request; failing it");
+                let shared = Arc::clone(shared);
+                tasks.spawn(async move {
+                    let _ = shared
+                        .client
+                        .fail_task(&task.id, "the daemon had no room for this task")
+                        .await;
+                });
+                continue;
+            };
+            spawn_task(
+                shared,
+                tasks,
+                task,
+                runtime.clone(),
+                stop_tasks.clone(),
+                slot,
+                provider_slot,
+            );
+        }
+    }
+    Some(claimed)
+}
+
 /// Claims tasks round-robin over all runtimes, at most one per pass as the Go
 /// daemon does, while a concurrency slot is free.
 async fn claim_loop(
@@ -532,7 +652,18 @@ async fn claim_loop(
         }
         let runtimes = shared.registry().runtimes();
         let mut claimed = false;
-        if !runtimes.is_empty() {
+        let mut batched = false;
+        if !runtimes.is_empty() && shared.features.batch_claim.worth_trying() {
+            let claim = tokio::select! {
+                () = shutdown.cancelled() => return,
+                claim = claim_batch(shared, &runtimes, &slots, tasks, stop_tasks) => claim,
+            };
+            if let Some(count) = claim {
+                batched = true;
+                claimed = count > 0;
+            }
+        }
+        if !runtimes.is_empty() && !batched {
             let count = runtimes.len();
             for step in 0..count {
                 let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
@@ -558,12 +689,7 @@ async fn claim_loop(
                         let shared = Arc::clone(shared);
                         let runtime = runtime.clone();
                         let stop = stop_tasks.clone();
-                        tasks.spawn(async move {
-                            task_runner::run_task(&shared, task, runtime, stop).await;
-                            drop(provider_slot);
-                            drop(slot);
-                            shared.wake_claims.notify_one();
-                        });
+                        spawn_task(&shared, tasks, task, runtime, stop, slot, provider_slot);
                         break;
                     }
                     Ok(None) => {}
@@ -620,8 +746,70 @@ async fn outbox_loop(shared: Arc<Shared>, shutdown: CancellationToken) {
     }
 }
 
+/// Current servers let personal access tokens be renewed before they expire:
+/// at start, then every 3 days, as the Go daemon does.
+async fn token_renewal_loop(shared: Arc<Shared>, shutdown: CancellationToken) {
+    const EVERY: Duration = Duration::from_secs(3 * 24 * 60 * 60);
+    if !shared.token.expose().starts_with("mul_") {
+        return;
+    }
+    loop {
+        if !shared.features.token_renewal.worth_trying() {
+            return;
+        }
+        let result = shared.client.renew_token().await;
+        if shared.features.token_renewal.learn(&result) {
+            return;
+        }
+        match result {
+            Ok(renewal) if renewal.renewed => {
+                info!(expires_at = ?renewal.expires_at, "token renewed");
+            }
+            Ok(_) => debug!("token does not expire; nothing to renew"),
+            Err(error) if error.is_unauthorized() => {
+                error!("the server refused the token: log in again (multica login)");
+            }
+            Err(error) => debug!(%error, "token renewal failed; trying again later"),
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(EVERY) => {}
+        }
+    }
+}
+
 /// How often an empty outbox is looked at (tasks also write and send directly).
 const OUTBOX_IDLE_CHECK: Duration = Duration::from_secs(30);
+
+/// Current servers: asks them to settle what a previous process of this daemon
+/// left dispatched or running on these runtimes, once per runtime and process.
+/// Skipped while results wait in the outbox (they would be failed first) or
+/// tasks run (they are ours).
+async fn recover_orphans_once(shared: &Shared, runtime_ids: &[String]) {
+    if !shared.features.recover_orphans.worth_trying()
+        || !shared.outbox.pending().is_empty()
+        || !shared.active().is_empty()
+    {
+        return;
+    }
+    for runtime_id in runtime_ids {
+        let first_time = shared
+            .recovered_runtimes
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .insert(runtime_id.clone());
+        if !first_time {
+            continue;
+        }
+        let result = shared.client.recover_orphans(runtime_id).await;
+        if shared.features.recover_orphans.learn(&result) {
+            return;
+        }
+        if let Err(error) = result {
+            debug!(%runtime_id, %error, "recover-orphans failed");
+        }
+    }
+}
 
 /// Looks for agent CLIs again every `interval`: one installed, updated or removed
 /// while the daemon runs is registered (or dropped) without a restart.
@@ -867,7 +1055,31 @@ fn modified_time(path: &std::path::Path) -> Option<SystemTime> {
 /// Adds every workspace the user belongs to on the server to the watch list in the
 /// config file, as the Go daemon does.
 async fn sync_workspaces_from_server(shared: &Shared) -> Result<(), ApiError> {
-    let workspaces = shared.client.list_workspaces().await?;
+    let workspaces = if shared.features.daemon_workspaces.worth_trying() {
+        let etag = shared
+            .workspaces_etag
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .clone();
+        let result = shared.client.list_daemon_workspaces(etag.as_deref()).await;
+        if shared.features.daemon_workspaces.learn(&result) {
+            shared.client.list_workspaces().await?
+        } else {
+            match result? {
+                // Unchanged since the last look.
+                None => return Ok(()),
+                Some((workspaces, etag)) => {
+                    *shared
+                        .workspaces_etag
+                        .lock()
+                        .unwrap_or_else(|poison| poison.into_inner()) = etag;
+                    workspaces
+                }
+            }
+        }
+    } else {
+        shared.client.list_workspaces().await?
+    };
     let path = shared.config.config_file.clone();
     let added = tokio::task::spawn_blocking(move || -> Result<Vec<String>, String> {
         let mut config = CliConfig::load(&path).map_err(|error| error.to_string())?;
@@ -946,6 +1158,7 @@ pub(crate) async fn reconcile_workspaces(shared: &Shared) {
                             .collect(),
                     });
                 }
+                recover_orphans_once(shared, &runtime_ids).await;
                 {
                     let mut registry = shared.registry();
                     registry.stale.remove(&workspace_id);

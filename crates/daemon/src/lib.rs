@@ -17,6 +17,7 @@ mod heartbeat;
 mod local_api;
 pub mod outbox;
 pub mod repo_cache;
+pub mod server_features;
 mod task_runner;
 pub mod transcript;
 

@@ -20,7 +20,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use multica_api::wire::{CompleteRequest, TaskMessage};
+use multica_api::wire::{CompleteRequest, TaskMessage, TaskUsageEntry};
 use multica_api::{ApiError, DaemonClient};
 use serde::{Deserialize, Serialize};
 use tracing::{debug, info, warn};
@@ -41,15 +41,26 @@ const MESSAGE_BATCH: usize = 100;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Report {
-    Messages { messages: Vec<TaskMessage> },
-    Complete { request: CompleteRequest },
-    Fail { error: String },
+    Messages {
+        messages: Vec<TaskMessage>,
+    },
+    /// Current servers only: a seed server answers 404 and it is dropped.
+    Usage {
+        usage: Vec<TaskUsageEntry>,
+    },
+    Complete {
+        request: CompleteRequest,
+    },
+    Fail {
+        error: String,
+    },
 }
 
 impl Report {
     fn name(&self) -> &'static str {
         match self {
             Report::Messages { .. } => "messages",
+            Report::Usage { .. } => "usage",
             Report::Complete { .. } => "complete",
             Report::Fail { .. } => "fail",
         }
@@ -196,7 +207,9 @@ impl Outbox {
         let settled: BTreeSet<String> = self
             .pending()
             .into_iter()
-            .filter(|(_, entry)| !matches!(entry.report, Report::Messages { .. }))
+            .filter(|(_, entry)| {
+                matches!(entry.report, Report::Complete { .. } | Report::Fail { .. })
+            })
             .map(|(_, entry)| entry.task_id)
             .collect();
         let mut orphans = Vec::new();
@@ -386,6 +399,7 @@ pub async fn send(client: &DaemonClient, entry: &Entry) -> Delivery {
             }
             Ok(())
         }
+        Report::Usage { usage } => client.report_task_usage(task_id, usage).await,
         Report::Complete { request } => client.complete_task(task_id, request).await.map(drop),
         Report::Fail { error } => client.fail_task(task_id, error).await.map(drop),
     };
@@ -396,7 +410,10 @@ pub async fn send(client: &DaemonClient, entry: &Entry) -> Delivery {
 }
 
 fn classify(error: &ApiError) -> Delivery {
-    if error.is_retryable() {
+    // A success with a body that is not the contract's (a proxy's page) says
+    // nothing about whether the report arrived: send it again (results are
+    // idempotent on current servers; a seed server then answers "no rows").
+    if error.is_retryable() || error.is_malformed() {
         Delivery::Retry(error.to_string())
     } else if error.is_conflict() || error.is_not_found() {
         Delivery::Settled(error.to_string())

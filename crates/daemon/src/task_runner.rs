@@ -19,6 +19,7 @@ use crate::go_duration::format_duration;
 use crate::local_api::TaskGrant;
 use crate::outbox::{Delivery, Report};
 use crate::transcript::{Redactor, TranscriptBuilder};
+use multica_api::wire::TaskUsageEntry;
 
 /// How often buffered transcript text is sent, as in the Go daemon.
 const TRANSCRIPT_FLUSH_INTERVAL: Duration = Duration::from_millis(500);
@@ -241,6 +242,7 @@ async fn execute(
         shared.token.expose(),
         local_api_grant.token().expose(),
         shared.control_token_text(),
+        task.task_token().unwrap_or_default(),
     ]);
     let (outcome, stopped) =
         supervise(shared, &task.id, run, agent_cancel, stop, redactor.clone()).await;
@@ -248,6 +250,7 @@ async fn execute(
     match stopped {
         Some(StopReason::ServerCancelled) => {
             info!("task cancelled on the server; result discarded");
+            acknowledge_cancel(shared, &task.id).await;
             return TaskOutcome::Cancelled;
         }
         Some(StopReason::DaemonStopping) => {
@@ -271,9 +274,11 @@ async fn execute(
         && status == TaskStatus::Cancelled
     {
         info!("task cancelled during execution; result discarded");
+        acknowledge_cancel(shared, &task.id).await;
         return TaskOutcome::Cancelled;
     }
 
+    report_usage(shared, &task.id, &runtime.provider, &outcome.usage).await;
     let provider = runtime.provider.clone();
     match outcome.status {
         RunStatus::Completed if outcome.output.trim().is_empty() => {
@@ -472,7 +477,15 @@ fn task_env(
     // first: everything below is ours and wins over them.
     let mut env = discovery.shell_env.clone();
     env.extend([
-        ("MULTICA_TOKEN".to_owned(), shared.token.expose().to_owned()),
+        // Current servers mint a token for the task alone (`mat_…`, revoked when
+        // the task ends, bound to its agent and workspace); the user's own token
+        // goes to agents only when the server has none.
+        (
+            "MULTICA_TOKEN".to_owned(),
+            task.task_token()
+                .unwrap_or_else(|| shared.token.expose())
+                .to_owned(),
+        ),
         (
             "MULTICA_SERVER_URL".to_owned(),
             shared.config.server_url.to_string(),
@@ -684,6 +697,61 @@ async fn progress(shared: &Shared, task_id: &str, summary: &str, step: u32, tota
         .await
     {
         debug!(%error, "progress report failed");
+    }
+}
+
+/// Current servers: the transcript of a cancelled task is flushed (otherwise
+/// their sweeper settles the cancel after 60 s).
+async fn acknowledge_cancel(shared: &Shared, task_id: &str) {
+    if !shared.features.cancel_ack.worth_trying() {
+        return;
+    }
+    let result = shared.client.cancel_ack(task_id).await;
+    if !shared.features.cancel_ack.learn(&result)
+        && let Err(error) = result
+    {
+        debug!(%error, "cancel-ack failed");
+    }
+}
+
+/// Current servers: the run's tokens per model, with the task. A server that is
+/// away gets them later from the outbox; a seed server has no such route (its
+/// usage comes from the machine-wide log scan).
+async fn report_usage(
+    shared: &Shared,
+    task_id: &str,
+    provider: &multica_agents::Provider,
+    usage: &[multica_agents::ModelUsage],
+) {
+    if usage.is_empty() || !shared.features.task_usage.worth_trying() {
+        return;
+    }
+    let entries: Vec<TaskUsageEntry> = usage
+        .iter()
+        .map(|model| TaskUsageEntry {
+            provider: provider.to_string(),
+            model: model.model.clone(),
+            input_tokens: model.input_tokens,
+            output_tokens: model.output_tokens,
+            cache_read_tokens: model.cache_read_tokens,
+            cache_write_tokens: model.cache_write_tokens,
+        })
+        .collect();
+    let result = shared.client.report_task_usage(task_id, &entries).await;
+    if shared.features.task_usage.learn(&result) {
+        return;
+    }
+    match result {
+        Ok(()) => {}
+        Err(error) if error.is_retryable() => {
+            if let Err(write_error) = shared
+                .outbox
+                .write(task_id, Report::Usage { usage: entries })
+            {
+                warn!(%error, %write_error, "task usage lost");
+            }
+        }
+        Err(error) => debug!(%error, "task usage refused"),
     }
 }
 

@@ -213,12 +213,20 @@ async fn a_task_whose_daemon_was_killed_mid_run_is_reported_failed_at_restart() 
 #[tokio::test]
 async fn malformed_answers_to_result_reports_are_retried_not_trusted() {
     let harness = Harness::new(Script::Succeed).await;
-    // Twice a 200 whose body is not the task: not a definite answer.
+    // A proxy's error page, then a 200 whose body is not the task: neither is a
+    // definite answer.
     harness.admin().inject_fault(FaultSpec {
         path_contains: "/complete".to_owned(),
-        status: Some(500),
+        status: Some(502),
         body: Some("<html>proxy error</html>".to_owned()),
-        times: Some(2),
+        times: Some(1),
+        ..FaultSpec::default()
+    });
+    harness.admin().inject_fault(FaultSpec {
+        path_contains: "/complete".to_owned(),
+        status: Some(200),
+        body: Some("<html>cached page</html>".to_owned()),
+        times: Some(1),
         ..FaultSpec::default()
     });
     let engine = harness.start_engine().await;

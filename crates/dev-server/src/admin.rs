@@ -242,6 +242,22 @@ impl Admin {
         self.read(StateView::tasks)
     }
 
+    /// Per-task usage the daemon reported (current mode).
+    pub fn task_usage(&self) -> Vec<crate::TaskUsageRecord> {
+        self.read(|view| view.state.task_usage.clone())
+    }
+
+    /// Tasks whose cancel the daemon acknowledged (current mode).
+    pub fn cancel_acks(&self) -> Vec<String> {
+        self.read(|view| {
+            view.state
+                .cancel_acks
+                .iter()
+                .map(ToString::to_string)
+                .collect()
+        })
+    }
+
     pub fn tasks_for_issue(&self, issue_id: &str) -> Vec<TaskView> {
         self.read(|view| view.tasks_for_issue(issue_id))
     }

@@ -56,6 +56,11 @@ fn authenticate(shared: &Shared, headers: &HeaderMap) -> Result<Uuid, &'static s
     let Some(token) = value.strip_prefix("Bearer ") else {
         return Err("invalid authorization format");
     };
+    if token.starts_with("mat_") && shared.config.mode == crate::ServerMode::Current {
+        return shared
+            .read(|world| world.state.authenticate_task_token(token))
+            .ok_or("invalid token");
+    }
     if !token.starts_with("mul_") {
         return Err("invalid token");
     }

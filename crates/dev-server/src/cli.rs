@@ -18,6 +18,10 @@ pub struct DevServerArgs {
     /// in it, a demo agent is created and a demo issue assigned to it.
     #[arg(long)]
     pub demo: bool,
+    /// Which server to play: `seed` (contract Part A) or `current` (Part B too:
+    /// task tokens, batch claim, idempotent results, cancel-ack…).
+    #[arg(long, default_value = "seed", value_parser = ["seed", "current"])]
+    pub mode: String,
 }
 
 /// What a started server tells its caller to show.
@@ -72,7 +76,14 @@ pub async fn run(args: DevServerArgs) -> std::io::Result<()> {
 pub async fn run_with(args: DevServerArgs, on_ready: impl FnOnce(&Ready)) -> std::io::Result<()> {
     let server = DevServer::start_on(
         SocketAddr::new(args.host, args.port),
-        DevServerConfig::default(),
+        DevServerConfig {
+            mode: if args.mode == "current" {
+                crate::ServerMode::Current
+            } else {
+                crate::ServerMode::Seed
+            },
+            ..DevServerConfig::default()
+        },
     )
     .await?;
     // Listen for signals before announcing readiness, so that a stop request sent

@@ -5,6 +5,19 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
+/// Which server the dev server plays.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ServerMode {
+    /// The seed server of Part A of the contract: per-runtime claim, pings,
+    /// runtime-level usage, a second complete refused with 400.
+    #[default]
+    Seed,
+    /// Part B on top: task tokens (`mat_`), batch claim, idempotent complete and
+    /// fail, cancel-ack, recover-orphans, per-task usage, the daemon workspace
+    /// list with ETag, PAT renewal, `runtime not found` on heartbeats.
+    Current,
+}
+
 /// Timings and behaviour of a [`DevServer`](crate::DevServer). `Default` gives the
 /// seed server's values (contract A.2.3, A.4); tests shrink the intervals to
 /// milliseconds.
@@ -35,6 +48,7 @@ pub struct DevServerConfig {
     pub request_log_limit: usize,
     /// The clock all timestamps and timeouts are read from.
     pub clock: Clock,
+    pub mode: ServerMode,
 }
 
 impl Default for DevServerConfig {
@@ -52,11 +66,20 @@ impl Default for DevServerConfig {
             redact_secrets: true,
             request_log_limit: 10_000,
             clock: Clock::default(),
+            mode: ServerMode::Seed,
         }
     }
 }
 
 impl DevServerConfig {
+    /// The current server's behaviour (Part B) with the seed's timings.
+    pub fn current() -> Self {
+        Self {
+            mode: ServerMode::Current,
+            ..Self::default()
+        }
+    }
+
     /// Intervals scaled for tests: sweep every 20 ms, runtimes stale after 300 ms,
     /// dispatched tasks time out after 2 s and running ones after 10 s.
     pub fn fast() -> Self {

@@ -37,8 +37,9 @@ mod traffic;
 mod views;
 
 pub use admin::Admin;
-pub use config::{Clock, DevServerConfig};
+pub use config::{Clock, DevServerConfig, ServerMode};
 pub use server::{DevServer, StateView, WaitTimeout};
+pub use state::TaskUsageRecord;
 pub use views::{
     AdminError, AgentPatch, AgentView, AssignIssue, CommentView, DemoSeed, FaultSpec, FaultView,
     HeartbeatActions, HeartbeatActionsQueued, IssueChangeView, IssueView, MemberView,

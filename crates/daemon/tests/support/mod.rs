@@ -60,6 +60,7 @@ fn script_body(script: Script) -> String {
 { printf '%s' "$*" | tr '\n' ' '; echo; } >> args.txt
 printf '{"type":"system","subtype":"init","session_id":"sess-fake","model":"fake"}\n'
 printf '{"type":"assistant","message":{"role":"assistant","content":[{"type":"text","text":"Looking at the issue."},{"type":"tool_use","id":"toolu_1","name":"Bash","input":{"command":"multica --version"}}]}}\n'
+printf '%s' "$MULTICA_TOKEN" > multica_token.txt
 printf '{"type":"user","message":{"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_1","content":"cli=%s task=%s token=%s path0=%s"}]}}\n' "$MULTICA_CLI" "$MULTICA_TASK_ID" "$MULTICA_TOKEN" "${PATH%%:*}"
 printf '{"type":"result","subtype":"success","is_error":false,"result":"All done.","session_id":"sess-fake","modelUsage":{"fake":{"inputTokens":10,"outputTokens":5,"cacheReadInputTokens":0,"cacheCreationInputTokens":0,"costUSD":0.001}}}\n'
 "#;
@@ -125,9 +126,16 @@ impl Harness {
 
     /// A harness whose workspace lists these repository URLs.
     pub(crate) async fn with_repos(script: Script, repo_urls: Vec<String>) -> Self {
-        let server = DevServer::start(DevServerConfig::default())
-            .await
-            .expect("dev server");
+        Self::build(script, repo_urls, DevServerConfig::default()).await
+    }
+
+    /// A harness against a dev server playing the current server (Part B).
+    pub(crate) async fn current(script: Script) -> Self {
+        Self::build(script, Vec::new(), DevServerConfig::current()).await
+    }
+
+    async fn build(script: Script, repo_urls: Vec<String>, server_config: DevServerConfig) -> Self {
+        let server = DevServer::start(server_config).await.expect("dev server");
         let admin = server.admin();
         let user = admin.create_user("Test User", "test@example.com");
         let workspace = admin

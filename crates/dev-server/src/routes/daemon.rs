@@ -222,7 +222,11 @@ pub(super) async fn heartbeat(State(shared): State<Arc<Shared>>, body: Bytes) ->
     }
     let now = shared.now();
     match shared.write(|world| world.state.heartbeat(&request.runtime_id, now)) {
-        // The seed answers 500 for an unknown runtime (no rows), not 404.
+        // The seed answers 500 for an unknown runtime (no rows); the current
+        // server 404, so that the daemon registers again.
+        None if shared.config.mode == crate::ServerMode::Current => {
+            error(StatusCode::NOT_FOUND, "runtime not found")
+        }
         None => error(StatusCode::INTERNAL_SERVER_ERROR, "heartbeat failed"),
         Some(outcome) => ok_json(&HeartbeatResponse {
             pending_ping: outcome.ping_id.map(|id| wire::PendingPing { id }),
@@ -244,13 +248,19 @@ struct ClaimResponse {
 
 pub(super) async fn claim(
     State(shared): State<Arc<Shared>>,
+    Extension(user): Extension<AuthUser>,
     Path(runtime_id): Path<String>,
 ) -> Response {
     let now = shared.now();
+    let current = shared.config.mode == crate::ServerMode::Current;
     let task = shared.write(|world| {
         let runtime = go::parse_uuid(&runtime_id)?;
         let task = world.state.claim_for_runtime(runtime, now)?;
-        world.state.claimed_body(task)
+        if current {
+            super::current::claimed_with_token(&mut world.state, task, user)
+        } else {
+            world.state.claimed_body(task)
+        }
     });
     if let Some(task) = &task {
         tracing::info!(task_id = %task.id, %runtime_id, "task claimed by runtime");
@@ -346,9 +356,15 @@ pub(super) async fn complete(
         work_dir: request.work_dir,
     };
     let now = shared.now();
+    let current_mode = shared.config.mode == crate::ServerMode::Current;
     let result = shared.write(|world| {
         let id = go::parse_uuid(&task_id).ok_or(crate::state::NoRows)?;
-        let outcome = world.state.complete_task(id, &input, now);
+        let mut outcome = world.state.complete_task(id, &input, now);
+        if current_mode {
+            // Idempotent: a terminal task answers 200 with its row.
+            outcome = outcome.or_else(|_| world.state.terminal_task_body(id));
+            world.state.revoke_task_tokens(id);
+        }
         if outcome.is_err() {
             let current = world.state.task_status(&task_id);
             tracing::warn!(%task_id, ?current, "complete task failed: task not running");
@@ -380,9 +396,14 @@ pub(super) async fn fail(
 ) -> Response {
     let request = decode_or_400!(FailRequest, body);
     let now = shared.now();
+    let current_mode = shared.config.mode == crate::ServerMode::Current;
     let result = shared.write(|world| {
         let id = go::parse_uuid(&task_id).ok_or(crate::state::NoRows)?;
-        let outcome = world.state.fail_task(id, &request.error, now);
+        let mut outcome = world.state.fail_task(id, &request.error, now);
+        if current_mode {
+            outcome = outcome.or_else(|_| world.state.terminal_task_body(id));
+            world.state.revoke_task_tokens(id);
+        }
         if outcome.is_err() {
             let current = world.state.task_status(&task_id);
             tracing::warn!(%task_id, ?current, "fail task failed: task not dispatched or running");

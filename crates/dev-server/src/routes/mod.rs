@@ -3,6 +3,7 @@
 //! under `/dev`.
 
 mod admin;
+mod current;
 mod daemon;
 mod user;
 
@@ -20,7 +21,8 @@ use serde::Serialize;
 use crate::server::Shared;
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
-    let daemon = Router::new()
+    let current = shared.config.mode == crate::ServerMode::Current;
+    let mut daemon = Router::new()
         .route("/register", post(daemon::register))
         .route("/deregister", post(daemon::deregister))
         .route("/heartbeat", post(daemon::heartbeat))
@@ -44,8 +46,24 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             "/tasks/{task_id}/messages",
             post(daemon::post_messages).get(daemon::list_messages),
         );
+    if current {
+        daemon = daemon
+            .route("/tasks/claim", post(current::batch_claim))
+            .route("/claim", post(current::batch_claim))
+            .route("/tasks/{task_id}/cancel-ack", post(current::cancel_ack))
+            .route("/tasks/{task_id}/usage", post(current::task_usage))
+            .route(
+                "/runtimes/{runtime_id}/recover-orphans",
+                post(current::recover_orphans),
+            )
+            .route("/workspaces", get(current::daemon_workspaces));
+    }
 
-    Router::new()
+    let mut routes = Router::new();
+    if current {
+        routes = routes.route("/api/tokens/current/renew", post(current::renew_token));
+    }
+    routes
         .route("/health", get(user::health))
         .route("/api/workspaces", get(user::list_workspaces))
         .route("/api/workspaces/", get(user::list_workspaces))

@@ -5,6 +5,7 @@
 //! one [`State`] and calls these operations, one per request, as the seed's SQL
 //! statements would run in one transaction.
 
+mod current;
 mod directory;
 mod runtimes;
 mod tasks;
@@ -383,6 +384,32 @@ pub(crate) struct State {
     pub(crate) usage: HashMap<UsageKey, Usage>,
     pub(crate) pings: HashMap<String, RuntimeAction>,
     pub(crate) updates: HashMap<String, RuntimeAction>,
+    /// Current mode: `mat_` tokens minted per claim, by token text.
+    pub(crate) task_tokens: HashMap<String, TaskToken>,
+    /// Current mode: `POST /tasks/{id}/usage`, in arrival order.
+    pub(crate) task_usage: Vec<TaskUsageRecord>,
+    /// Current mode: tasks whose cancel the daemon acknowledged.
+    pub(crate) cancel_acks: Vec<Uuid>,
+}
+
+/// A task-scoped agent token (`mat_…`): acts as the user who claimed the task,
+/// until the task completes or fails.
+#[derive(Debug, Clone)]
+pub(crate) struct TaskToken {
+    pub(crate) task_id: Uuid,
+    pub(crate) user_id: Uuid,
+}
+
+/// One row of per-task usage.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TaskUsageRecord {
+    pub task_id: String,
+    pub provider: String,
+    pub model: String,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cache_read_tokens: i64,
+    pub cache_write_tokens: i64,
 }
 
 /// Counts only: the tables hold tokens, which must not reach logs.
@@ -397,6 +424,7 @@ impl std::fmt::Debug for State {
             .field("issues", &self.issues.len())
             .field("comments", &self.comments.len())
             .field("tasks", &self.tasks.len())
+            .field("task_tokens", &self.task_tokens.len())
             .finish_non_exhaustive()
     }
 }

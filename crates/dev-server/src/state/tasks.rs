@@ -71,6 +71,9 @@ pub(crate) struct TaskBody {
     pub(crate) prior_work_dir: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) trigger_comment_id: Option<String>,
+    /// Current mode: the task's `mat_` token, on claim responses only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) auth_token: Option<String>,
 }
 
 impl State {
@@ -560,6 +563,7 @@ pub(crate) fn task_body(task: &Task) -> TaskBody {
         prior_session_id: None,
         prior_work_dir: None,
         trigger_comment_id: task.trigger_comment_id.map(|id| id.to_string()),
+        auth_token: None,
     }
 }
 

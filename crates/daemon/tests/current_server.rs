@@ -1,0 +1,194 @@
+//! The engine against a dev server playing the current Multica server (contract
+//! Part B): what it adds is used, and nothing of it is needed on a seed server.
+#![cfg(unix)]
+
+mod support;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use multica_api::wire::{RegisterRequest, RuntimeRegistration, TaskStatus};
+use multica_api::{DaemonClient, Secret, ServerUrl};
+use support::{Harness, Script, WAIT};
+
+fn paths(harness: &Harness) -> Vec<(String, String, u16)> {
+    harness
+        .admin()
+        .requests()
+        .into_iter()
+        .map(|r| (r.method, r.path, r.status))
+        .collect()
+}
+
+#[tokio::test]
+async fn tasks_are_claimed_in_batches_and_agents_get_the_task_token() {
+    let harness = Harness::current(Script::Succeed).await;
+    let engine = harness.start_engine().await;
+    let task = harness
+        .assign_new_issue(&harness.workspace_id, "Current protocol")
+        .await;
+    let done = harness
+        .wait_for_status(&task.id, TaskStatus::Completed)
+        .await;
+
+    let requests = paths(&harness);
+    assert!(
+        requests
+            .iter()
+            .any(|(method, path, status)| method == "POST"
+                && path == "/api/daemon/tasks/claim"
+                && *status == 200),
+        "batch claim used: {requests:?}"
+    );
+    assert!(
+        !requests
+            .iter()
+            .any(|(_, path, _)| path.ends_with("/tasks/claim") && path.contains("/runtimes/")),
+        "no per-runtime claims: {requests:?}"
+    );
+    // The agent ran with the task's own token, which is revoked now.
+    let work_dir = PathBuf::from(done.work_dir.expect("work dir"));
+    let token = std::fs::read_to_string(work_dir.join("multica_token.txt")).expect("token file");
+    assert!(token.starts_with("mat_"), "{token}");
+    assert_ne!(token, harness.token);
+    // The transcript does not show it.
+    assert!(
+        done.messages
+            .iter()
+            .all(|m| !m.output.clone().unwrap_or_default().contains(&token))
+    );
+    // Usage per task, from the agent's own numbers.
+    let usage = harness.admin().task_usage();
+    assert_eq!(usage.len(), 1, "{usage:?}");
+    assert_eq!(usage[0].task_id, task.id);
+    assert_eq!(
+        (
+            usage[0].model.as_str(),
+            usage[0].input_tokens,
+            usage[0].output_tokens
+        ),
+        ("fake", 10, 5)
+    );
+    engine.stop().await;
+}
+
+#[tokio::test]
+async fn on_a_seed_server_the_batch_claim_is_tried_once() {
+    let harness = Harness::new(Script::Succeed).await;
+    let engine = harness.start_engine().await;
+    for title in ["First", "Second"] {
+        let task = harness.assign_new_issue(&harness.workspace_id, title).await;
+        harness
+            .wait_for_status(&task.id, TaskStatus::Completed)
+            .await;
+    }
+    let requests = paths(&harness);
+    let batch: Vec<u16> = requests
+        .iter()
+        .filter(|(_, path, _)| path == "/api/daemon/tasks/claim")
+        .map(|(_, _, status)| *status)
+        .collect();
+    assert_eq!(batch, [404], "{requests:?}");
+    let task_usage: Vec<u16> = requests
+        .iter()
+        .filter(|(_, path, _)| path.ends_with("/usage") && path.contains("/tasks/"))
+        .map(|(_, _, status)| *status)
+        .collect();
+    assert_eq!(task_usage, [404], "per-task usage tried once: {requests:?}");
+    engine.stop().await;
+}
+
+#[tokio::test]
+async fn a_cancelled_task_is_acknowledged_after_its_transcript() {
+    let harness = Harness::current(Script::Hang).await;
+    let engine = harness.start_engine().await;
+    let task = harness
+        .assign_new_issue(&harness.workspace_id, "Cancel me")
+        .await;
+    harness.wait_for_status(&task.id, TaskStatus::Running).await;
+    harness.admin().cancel_task(&task.id).expect("cancel");
+    tokio::time::timeout(WAIT, async {
+        while !harness.admin().cancel_acks().contains(&task.id) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("cancel acknowledged");
+    engine.stop().await;
+}
+
+#[tokio::test]
+async fn tasks_a_previous_process_left_on_the_runtime_are_recovered_at_start() {
+    let harness = Harness::current(Script::Succeed).await;
+    // A previous process of this daemon registered, claimed a task and died.
+    let client = DaemonClient::new(
+        ServerUrl::parse(&harness.server.base_url()).expect("url"),
+        Some(Secret::new(harness.token.clone())),
+        "multica-daemon/0.0.1",
+    )
+    .expect("client");
+    let registered = client
+        .register(&RegisterRequest {
+            workspace_id: harness.workspace_id.clone(),
+            daemon_id: harness.config.daemon_id.clone(),
+            device_name: "box".into(),
+            cli_version: "0.0.1".into(),
+            runtimes: vec![RuntimeRegistration {
+                name: "Claude (box)".into(),
+                provider: "claude".into(),
+                version: "9.9.9".into(),
+                status: "online".into(),
+            }],
+        })
+        .await
+        .expect("register");
+    let runtime_id = registered.runtimes[0].id.clone();
+    let task = harness
+        .assign_new_issue(&harness.workspace_id, "Left behind")
+        .await;
+    let claimed = client
+        .claim_tasks(&harness.config.daemon_id, &[runtime_id], 1)
+        .await
+        .expect("claim");
+    assert_eq!(claimed.len(), 1);
+    client.start_task(&task.id).await.expect("start");
+
+    let engine = harness.start_engine().await;
+    let failed = harness.wait_for_status(&task.id, TaskStatus::Failed).await;
+    assert!(
+        failed
+            .error
+            .clone()
+            .unwrap_or_default()
+            .contains("orphaned"),
+        "{failed:?}"
+    );
+    engine.stop().await;
+}
+
+#[tokio::test]
+async fn the_workspace_list_is_fetched_again_only_when_it_changed() {
+    let mut harness = Harness::current(Script::Succeed).await;
+    harness.config.workspace_sync_interval = Duration::from_millis(100);
+    let engine = harness.start_engine().await;
+    harness.runtime_in(&harness.workspace_id).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let statuses: Vec<u16> = paths(&harness)
+        .into_iter()
+        .filter(|(_, path, _)| path == "/api/daemon/workspaces")
+        .map(|(_, _, status)| status)
+        .collect();
+    assert_eq!(statuses.first(), Some(&200), "{statuses:?}");
+    assert!(
+        statuses[1..].iter().all(|status| *status == 304),
+        "{statuses:?}"
+    );
+    assert!(statuses.len() >= 3, "{statuses:?}");
+    // And the token was renewed at start.
+    assert!(
+        paths(&harness)
+            .iter()
+            .any(|(_, path, status)| path == "/api/tokens/current/renew" && *status == 200)
+    );
+    engine.stop().await;
+}
