@@ -148,6 +148,10 @@ pub(crate) struct Shared {
     pub(crate) outbox: Outbox,
     /// What of the current server protocol this server offers.
     pub(crate) features: ServerFeatures,
+    /// Heartbeat acks over the daemon socket (current servers).
+    pub(crate) socket: crate::wakeups::SocketHealth,
+    /// Asks the workspace loop to sync with the server now.
+    pub(crate) wake_workspace_sync: Notify,
     /// The ETag of the last workspace list (current servers).
     pub(crate) workspaces_etag: Mutex<Option<String>>,
     /// Runtimes whose orphans were recovered by this process.
@@ -344,6 +348,8 @@ impl Engine {
             features: ServerFeatures::default(),
             recovered_runtimes: Mutex::new(BTreeSet::new()),
             workspaces_etag: Mutex::new(None),
+            socket: crate::wakeups::SocketHealth::default(),
+            wake_workspace_sync: Notify::new(),
             task_dirs: Arc::new(TaskDirLocks::default()),
             repo_refresh,
             control,
@@ -415,6 +421,7 @@ impl Engine {
         loops.spawn(gc_loop(Arc::clone(&shared), background.clone()));
         loops.spawn(outbox_loop(Arc::clone(&shared), background.clone()));
         loops.spawn(token_renewal_loop(Arc::clone(&shared), background.clone()));
+        loops.spawn(crate::wakeups::run(Arc::clone(&shared), background.clone()));
         loops.spawn(repo_refresh_loop(
             Arc::clone(&shared),
             self.repo_refreshes,
@@ -897,6 +904,13 @@ async fn workspace_watch_loop(shared: Arc<Shared>, shutdown: CancellationToken) 
                     last_modified = modified;
                     reconcile_workspaces(&shared).await;
                 }
+            }
+            () = shared.wake_workspace_sync.notified() => {
+                if let Err(error) = sync_workspaces_from_server(&shared).await {
+                    debug!(%error, "workspace sync failed");
+                }
+                reconcile_workspaces(&shared).await;
+                last_modified = modified_time(&shared.config.config_file);
             }
             _ = sync.tick() => {
                 if let Err(error) = sync_workspaces_from_server(&shared).await {

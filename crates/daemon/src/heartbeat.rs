@@ -27,13 +27,25 @@ pub(crate) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
     }
 }
 
+/// One heartbeat per runtime, all at once: a slow answer for one runtime must
+/// not make another one late. Runtimes the daemon socket keeps alive are skipped.
 async fn beat_once(shared: &Arc<Shared>, stop: &CancellationToken) {
+    if shared
+        .socket
+        .acked_within(shared.config.heartbeat_interval * 2)
+    {
+        return;
+    }
     let runtimes = shared.registry().runtimes();
-    for runtime in runtimes {
-        let response = tokio::select! {
-            () = stop.cancelled() => return,
-            response = shared.client.heartbeat(&runtime.id) => response,
-        };
+    let beats = runtimes.into_iter().map(|runtime| async move {
+        let response = shared.client.heartbeat(&runtime.id).await;
+        (runtime, response)
+    });
+    let results = tokio::select! {
+        () = stop.cancelled() => return,
+        results = futures::future::join_all(beats) => results,
+    };
+    for (runtime, response) in results {
         match response {
             Ok(response) => {
                 debug!(runtime_id = %runtime.id, "heartbeat");

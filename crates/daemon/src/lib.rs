@@ -20,6 +20,7 @@ pub mod repo_cache;
 pub mod server_features;
 mod task_runner;
 pub mod transcript;
+mod wakeups;
 
 pub use config::{
     AgentSetting, ConfigError, ConfigOverrides, DaemonConfig, Environment, ProcessEnvironment,

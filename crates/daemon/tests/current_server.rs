@@ -192,3 +192,46 @@ async fn the_workspace_list_is_fetched_again_only_when_it_changed() {
     );
     engine.stop().await;
 }
+
+#[tokio::test]
+async fn the_daemon_socket_wakes_the_claim_at_once_and_carries_heartbeats() {
+    let mut harness = Harness::current(Script::Succeed).await;
+    // Polling alone would take a minute to see the task.
+    harness.config.poll_interval = Duration::from_secs(60);
+    harness.config.heartbeat_interval = Duration::from_millis(200);
+    let engine = harness.start_engine().await;
+    let runtime_id = harness.runtime_in(&harness.workspace_id).await;
+    // Let the socket connect and the first poll pass.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+
+    let started = std::time::Instant::now();
+    let task = harness
+        .assign_new_issue(&harness.workspace_id, "Wake up")
+        .await;
+    harness
+        .wait_for_status(&task.id, TaskStatus::Completed)
+        .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "claimed through the wake-up, not the 60 s poll"
+    );
+
+    let requests = paths(&harness);
+    assert!(
+        requests
+            .iter()
+            .any(|(method, path, _)| method == "GET" && path == "/api/daemon/ws")
+    );
+    // The runtime stayed online on socket heartbeats; HTTP ones stood aside.
+    let http_heartbeats = requests
+        .iter()
+        .filter(|(_, path, _)| path == "/api/daemon/heartbeat")
+        .count();
+    assert!(
+        http_heartbeats <= 2,
+        "{http_heartbeats} HTTP heartbeats: {requests:?}"
+    );
+    let runtime = harness.admin().runtime(&runtime_id).expect("runtime");
+    assert_eq!(runtime.status, "online");
+    engine.stop().await;
+}

@@ -274,6 +274,11 @@ impl Shared {
         result
     }
 
+    /// A receiver that changes whenever the state does.
+    pub(crate) fn subscribe_changes(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
     /// Mutates without waking waiters (for bookkeeping nobody waits on).
     pub(crate) fn write_quiet<R>(&self, f: impl FnOnce(&mut StateView) -> R) -> R {
         f(&mut self.lock())

@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use axum::Extension;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use multica_api::wire::Workspace;
@@ -248,4 +249,98 @@ pub(super) async fn renew_token(State(shared): State<Arc<Shared>>, headers: Head
         }),
         None => error(StatusCode::UNAUTHORIZED, "invalid token"),
     }
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct WsQuery {
+    #[serde(default)]
+    runtime_ids: String,
+}
+
+/// `GET /api/daemon/ws?runtime_ids=a,b`: wake-ups (`daemon:task_available` when a
+/// task is queued for one of the runtimes) and heartbeats over one socket.
+pub(super) async fn daemon_ws(
+    State(shared): State<Arc<Shared>>,
+    Query(query): Query<WsQuery>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let runtimes: Vec<uuid::Uuid> = query
+        .runtime_ids
+        .split(',')
+        .filter_map(|id| go::parse_uuid(id.trim()))
+        .collect();
+    upgrade.on_upgrade(move |socket| serve_socket(shared, runtimes, socket))
+}
+
+fn envelope(kind: &str, payload: &serde_json::Value) -> Message {
+    Message::Text(
+        serde_json::json!({"type": kind, "payload": payload})
+            .to_string()
+            .into(),
+    )
+}
+
+async fn serve_socket(shared: Arc<Shared>, runtimes: Vec<uuid::Uuid>, mut socket: WebSocket) {
+    let mut changes = shared.subscribe_changes();
+    let mut announced: Vec<(uuid::Uuid, uuid::Uuid)> = Vec::new();
+    loop {
+        // Announce queued tasks not announced yet (the daemon still claims).
+        let queued = shared.read(|world| world.state.queued_per_runtime(&runtimes));
+        for (runtime, task) in &queued {
+            if !announced.contains(&(*runtime, *task)) {
+                let payload = serde_json::json!({"runtime_id": runtime.to_string(), "task_id": task.to_string()});
+                if socket
+                    .send(envelope("daemon:task_available", &payload))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        }
+        announced = queued;
+        tokio::select! {
+            () = shared.shutdown.cancelled() => {
+                let _ = socket.send(Message::Close(None)).await;
+                return;
+            }
+            changed = changes.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+            }
+            message = socket.recv() => match message {
+                Some(Ok(Message::Text(text))) => {
+                    if let Some(reply) = answer(&shared, &text) {
+                        if socket.send(reply).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+}
+
+/// A heartbeat gets its ack (with `runtime_gone` for a runtime the server does
+/// not have); other messages are ignored.
+fn answer(shared: &Shared, text: &str) -> Option<Message> {
+    let message: serde_json::Value = serde_json::from_str(text).ok()?;
+    if message.get("type").and_then(serde_json::Value::as_str) != Some("daemon:heartbeat") {
+        return None;
+    }
+    let runtime_id = message
+        .pointer("/payload/runtime_id")
+        .and_then(serde_json::Value::as_str)?
+        .to_owned();
+    let now = shared.now();
+    let known = shared.write_quiet(|world| world.state.heartbeat(&runtime_id, now).is_some());
+    let payload = if known {
+        serde_json::json!({"runtime_id": runtime_id, "status": "ok"})
+    } else {
+        serde_json::json!({"runtime_id": runtime_id, "status": "ok", "runtime_gone": true})
+    };
+    Some(envelope("daemon:heartbeat_ack", &payload))
 }

@@ -56,7 +56,8 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
                 "/runtimes/{runtime_id}/recover-orphans",
                 post(current::recover_orphans),
             )
-            .route("/workspaces", get(current::daemon_workspaces));
+            .route("/workspaces", get(current::daemon_workspaces))
+            .route("/ws", get(current::daemon_ws));
     }
 
     let mut routes = Router::new();

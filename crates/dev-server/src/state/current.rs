@@ -92,6 +92,20 @@ impl State {
         }
     }
 
+    /// The oldest queued task of each of `runtime_ids`, for wake-ups.
+    pub(crate) fn queued_per_runtime(&self, runtime_ids: &[Uuid]) -> Vec<(Uuid, Uuid)> {
+        runtime_ids
+            .iter()
+            .filter_map(|runtime| {
+                self.tasks
+                    .values()
+                    .filter(|task| task.runtime_id == *runtime && task.status == TaskStatus::Queued)
+                    .min_by_key(|task| (task.created_at, task.seq))
+                    .map(|task| (*runtime, task.id))
+            })
+            .collect()
+    }
+
     pub(crate) fn record_task_usage(&mut self, rows: Vec<TaskUsageRecord>) {
         self.task_usage.extend(rows);
     }

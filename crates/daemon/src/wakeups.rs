@@ -1,0 +1,246 @@
+//! The current server's daemon socket (`GET /api/daemon/ws?runtime_ids=…`): it
+//! says `daemon:task_available` the moment a task is queued for one of our
+//! runtimes (the claim loop wakes at once instead of at its next poll) and takes
+//! heartbeats, which then need no HTTP request. Reconnects with jittered back-off
+//! from 1 s to 30 s; a server without the socket (404 at the handshake) is left
+//! to HTTP polling and heartbeats, as the seed server is.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::{HeaderValue, header};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::engine::Shared;
+use crate::outbox::Backoff;
+
+const FIRST_RETRY: Duration = Duration::from_secs(1);
+const MAX_RETRY: Duration = Duration::from_secs(30);
+/// How often the socket checks whether the set of runtimes changed.
+const RUNTIME_CHECK: Duration = Duration::from_secs(1);
+
+/// When the socket last acknowledged a heartbeat, for the HTTP heartbeat to
+/// stand aside while it does.
+#[derive(Debug, Default)]
+pub(crate) struct SocketHealth {
+    /// Milliseconds since `origin`; 0: never.
+    last_ack_millis: AtomicU64,
+    origin: std::sync::OnceLock<Instant>,
+}
+
+impl SocketHealth {
+    fn origin(&self) -> Instant {
+        *self.origin.get_or_init(Instant::now)
+    }
+
+    fn record_ack(&self) {
+        let millis = u64::try_from(self.origin().elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_ack_millis.store(millis.max(1), Ordering::Relaxed);
+    }
+
+    fn forget(&self) {
+        self.last_ack_millis.store(0, Ordering::Relaxed);
+    }
+
+    /// A heartbeat was acknowledged over the socket within `window`.
+    pub(crate) fn acked_within(&self, window: Duration) -> bool {
+        let last = self.last_ack_millis.load(Ordering::Relaxed);
+        last != 0
+            && self
+                .origin()
+                .elapsed()
+                .saturating_sub(Duration::from_millis(last))
+                <= window
+    }
+}
+
+pub(crate) async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
+    let mut backoff = Backoff::starting_at(FIRST_RETRY);
+    loop {
+        let runtime_ids: Vec<String> = shared
+            .registry()
+            .runtimes()
+            .into_iter()
+            .map(|runtime| runtime.id)
+            .collect();
+        if runtime_ids.is_empty() {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(RUNTIME_CHECK) => continue,
+            }
+        }
+        match connect_and_serve(&shared, &runtime_ids, &shutdown).await {
+            Session::Stopped => return,
+            Session::NotOffered => {
+                info!("the server has no daemon socket; polling for tasks");
+                return;
+            }
+            Session::RuntimesChanged => {
+                backoff.reset();
+                continue;
+            }
+            Session::Lost(reason) => {
+                shared.socket.forget();
+                let delay = backoff.next_delay().min(MAX_RETRY);
+                debug!(%reason, retry_in = ?delay, "daemon socket lost");
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep(delay) => {}
+                }
+            }
+        }
+    }
+}
+
+enum Session {
+    Stopped,
+    NotOffered,
+    RuntimesChanged,
+    Lost(String),
+}
+
+async fn connect_and_serve(
+    shared: &Shared,
+    runtime_ids: &[String],
+    shutdown: &CancellationToken,
+) -> Session {
+    let url = socket_url(shared.client.server().as_str(), runtime_ids);
+    let mut request = match url.as_str().into_client_request() {
+        Ok(request) => request,
+        Err(error) => return Session::Lost(error.to_string()),
+    };
+    if let Ok(value) = HeaderValue::from_str(&format!("Bearer {}", shared.token.expose())) {
+        request.headers_mut().insert(header::AUTHORIZATION, value);
+    }
+    let connected = tokio::select! {
+        () = shutdown.cancelled() => return Session::Stopped,
+        connected = tokio_tungstenite::connect_async(request) => connected,
+    };
+    let mut socket = match connected {
+        Ok((socket, _)) => socket,
+        Err(WsError::Http(response)) if response.status().as_u16() == 404 => {
+            return Session::NotOffered;
+        }
+        Err(error) => return Session::Lost(error.to_string()),
+    };
+    debug!(runtimes = runtime_ids.len(), "daemon socket connected");
+    // Tasks may have been queued while the socket was down.
+    shared.wake_claims.notify_one();
+    let mut heartbeat = tokio::time::interval(shared.config.heartbeat_interval);
+    let mut runtime_check = tokio::time::interval(RUNTIME_CHECK);
+    runtime_check.tick().await;
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => {
+                let _ = socket.close(None).await;
+                return Session::Stopped;
+            }
+            _ = heartbeat.tick() => {
+                for runtime_id in runtime_ids {
+                    let beat = json!({"type": "daemon:heartbeat", "payload": {"runtime_id": runtime_id}});
+                    if let Err(error) = socket.send(Message::Text(beat.to_string().into())).await {
+                        return Session::Lost(error.to_string());
+                    }
+                }
+            }
+            _ = runtime_check.tick() => {
+                let mut now: Vec<String> = shared.registry().runtimes().into_iter().map(|r| r.id).collect();
+                let mut before = runtime_ids.to_vec();
+                now.sort();
+                before.sort();
+                if now != before {
+                    let _ = socket.close(None).await;
+                    return Session::RuntimesChanged;
+                }
+            }
+            message = socket.next() => match message {
+                Some(Ok(Message::Text(text))) => on_message(shared, &text),
+                Some(Ok(Message::Close(_))) | None => return Session::Lost("closed by the server".to_owned()),
+                Some(Err(error)) => return Session::Lost(error.to_string()),
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+}
+
+fn on_message(shared: &Shared, text: &str) {
+    let Ok(message) = serde_json::from_str::<Value>(text) else {
+        warn!("unreadable message on the daemon socket");
+        return;
+    };
+    let payload = message.get("payload").unwrap_or(&Value::Null);
+    match message
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+    {
+        "daemon:task_available" => shared.wake_claims.notify_one(),
+        "daemon:heartbeat_ack" => {
+            if payload.get("runtime_gone").and_then(Value::as_bool) == Some(true) {
+                let runtime_id = payload
+                    .get("runtime_id")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                let mut registry = shared.registry();
+                let workspace = registry
+                    .runtimes()
+                    .into_iter()
+                    .find(|runtime| runtime.id == runtime_id)
+                    .map(|runtime| runtime.workspace_id);
+                if let Some(workspace) = workspace {
+                    warn!(%runtime_id, "runtime unknown to the server; registering again");
+                    registry.stale.insert(workspace);
+                }
+            } else {
+                shared.socket.record_ack();
+            }
+        }
+        "daemon:workspaces_changed" => shared.wake_workspace_sync.notify_one(),
+        other => debug!(kind = other, "daemon socket message ignored"),
+    }
+}
+
+/// `http://host/x` → `ws://host/x/api/daemon/ws?runtime_ids=a,b`.
+fn socket_url(server: &str, runtime_ids: &[String]) -> String {
+    let base = if let Some(rest) = server.strip_prefix("https://") {
+        format!("wss://{rest}")
+    } else if let Some(rest) = server.strip_prefix("http://") {
+        format!("ws://{rest}")
+    } else {
+        server.to_owned()
+    };
+    format!("{base}/api/daemon/ws?runtime_ids={}", runtime_ids.join(","))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn socket_urls_follow_the_server_scheme() {
+        assert_eq!(
+            socket_url("https://multica.example/base", &["a".into(), "b".into()]),
+            "wss://multica.example/base/api/daemon/ws?runtime_ids=a,b"
+        );
+        assert_eq!(
+            socket_url("http://127.0.0.1:8080", &["a".into()]),
+            "ws://127.0.0.1:8080/api/daemon/ws?runtime_ids=a"
+        );
+    }
+
+    #[test]
+    fn acks_are_fresh_for_a_window() {
+        let health = SocketHealth::default();
+        assert!(!health.acked_within(Duration::from_secs(60)));
+        health.record_ack();
+        assert!(health.acked_within(Duration::from_secs(60)));
+        health.forget();
+        assert!(!health.acked_within(Duration::from_secs(60)));
+    }
+}
