@@ -168,13 +168,18 @@ impl Outbox {
     pub fn pending(&self) -> Vec<(PathBuf, Entry)> {
         let mut entries = Vec::new();
         for path in entry_files(&self.dir) {
-            match fs::read(&path)
-                .map_err(|error| error.to_string())
-                .and_then(|bytes| {
-                    serde_json::from_slice::<Entry>(&bytes).map_err(|error| error.to_string())
-                }) {
+            let bytes = match fs::read(&path) {
+                Ok(bytes) => bytes,
+                // Delivered (and removed) by another sender since the listing.
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(error) => {
+                    warn!(path = %path.display(), %error, "cannot read an outbox entry");
+                    continue;
+                }
+            };
+            match serde_json::from_slice::<Entry>(&bytes) {
                 Ok(entry) => entries.push((path, entry)),
-                Err(error) => self.quarantine(&path, &error),
+                Err(error) => self.quarantine(&path, &error.to_string()),
             }
         }
         entries

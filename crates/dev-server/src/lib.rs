@@ -45,5 +45,6 @@ pub use views::{
     HeartbeatActions, HeartbeatActionsQueued, IssueChangeView, IssueView, MemberView,
     MessageRecord, NewAgent, NewComment, NewIssue, NewUser, NewWorkspace, ProgressRecord, RepoSpec,
     RequestRecord, RuntimeActionView, RuntimeSpec, SkillFileSpec, SkillSpec, StateDump,
-    SweepReport, TaskView, TokenView, TriggerSpec, UsageRecord, UserView, UserWithToken,
+    SweepReport, TaskTimings, TaskView, TokenView, TriggerSpec, UsageRecord, UserView,
+    UserWithToken,
 };

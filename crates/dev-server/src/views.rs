@@ -390,6 +390,20 @@ pub struct TaskView {
     /// The usage rows of the task's runtime (the seed records usage per runtime,
     /// day, provider and model, not per task).
     pub runtime_usage: Vec<UsageRecord>,
+    /// The lifecycle times with millisecond precision (the API's have seconds),
+    /// for measurements.
+    #[serde(default)]
+    pub timings: TaskTimings,
+}
+
+/// RFC 3339 with milliseconds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TaskTimings {
+    pub created_at: String,
+    pub dispatched_at: Option<String>,
+    pub started_at: Option<String>,
+    pub completed_at: Option<String>,
 }
 
 /// A ping or update of the runtime action stores.

@@ -521,6 +521,12 @@ impl State {
                 .map(progress_record)
                 .collect(),
             runtime_usage: self.usage_records(Some(task.runtime_id)),
+            timings: crate::views::TaskTimings {
+                created_at: go::format_time_millis(task.created_at),
+                dispatched_at: task.dispatched_at.map(go::format_time_millis),
+                started_at: task.started_at.map(go::format_time_millis),
+                completed_at: task.completed_at.map(go::format_time_millis),
+            },
         }
     }
 
