@@ -11,6 +11,11 @@
 //!
 //! Loopback only; every wait is bounded, so a stuck run ends with a report of
 //! what did not finish instead of hanging.
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "a bench binary: its figures are its output"
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

@@ -27,6 +27,7 @@ use crate::local_api::{self, ControlToken, HealthReport, TaskGrants};
 use crate::outbox::Outbox;
 use crate::repo_cache::RepoCache;
 use crate::server_features::ServerFeatures;
+use crate::supervision::supervised;
 use crate::task_runner;
 
 /// How many events a slow subscriber may fall behind before it misses some.
@@ -148,6 +149,9 @@ pub(crate) struct Shared {
     pub(crate) outbox: Outbox,
     /// What of the current server protocol this server offers.
     pub(crate) features: ServerFeatures,
+    /// What the engine's health is derived from, and the state derived.
+    pub(crate) vitals: crate::supervision::Vitals,
+    pub(crate) state: Mutex<crate::supervision::EngineState>,
     /// Heartbeat acks over the daemon socket (current servers).
     pub(crate) socket: crate::wakeups::SocketHealth,
     /// Asks the workspace loop to sync with the server now.
@@ -253,6 +257,11 @@ impl EngineHandle {
         self.shared.agents().as_ref().clone()
     }
 
+    /// What `/health` would answer now.
+    pub fn health(&self) -> crate::local_api::HealthReport {
+        crate::local_api::health_report(&self.shared)
+    }
+
     pub fn health_port(&self) -> u16 {
         self.shared.config.health_port
     }
@@ -349,6 +358,8 @@ impl Engine {
             recovered_runtimes: Mutex::new(BTreeSet::new()),
             workspaces_etag: Mutex::new(None),
             socket: crate::wakeups::SocketHealth::default(),
+            vitals: crate::supervision::Vitals::default(),
+            state: Mutex::new(crate::supervision::EngineState::Starting),
             wake_workspace_sync: Notify::new(),
             task_dirs: Arc::new(TaskDirLocks::default()),
             repo_refresh,
@@ -417,11 +428,40 @@ impl Engine {
             );
         }
 
-        loops.spawn(heartbeat::run(Arc::clone(&shared), background.clone()));
-        loops.spawn(gc_loop(Arc::clone(&shared), background.clone()));
-        loops.spawn(outbox_loop(Arc::clone(&shared), background.clone()));
-        loops.spawn(token_renewal_loop(Arc::clone(&shared), background.clone()));
-        loops.spawn(crate::wakeups::run(Arc::clone(&shared), background.clone()));
+        // A loop that fails is started again (see `supervision`); the claim loop
+        // below is this task itself.
+        let (own, stop) = (&shared, &background);
+        loops.spawn(supervised(
+            "heartbeat",
+            Arc::clone(own),
+            stop.clone(),
+            heartbeat::run,
+        ));
+        loops.spawn(supervised("gc", Arc::clone(own), stop.clone(), gc_loop));
+        loops.spawn(supervised(
+            "outbox",
+            Arc::clone(own),
+            stop.clone(),
+            outbox_loop,
+        ));
+        loops.spawn(supervised(
+            "token renewal",
+            Arc::clone(own),
+            stop.clone(),
+            token_renewal_loop,
+        ));
+        loops.spawn(supervised(
+            "daemon socket",
+            Arc::clone(own),
+            stop.clone(),
+            crate::wakeups::run,
+        ));
+        loops.spawn(supervised(
+            "state",
+            Arc::clone(own),
+            stop.clone(),
+            crate::supervision::state_loop,
+        ));
         loops.spawn(repo_refresh_loop(
             Arc::clone(&shared),
             self.repo_refreshes,
@@ -1234,7 +1274,12 @@ async fn register_workspace(
         cli_version: shared.config.cli_version.clone(),
         runtimes,
     };
-    let response = shared.client.register(&request).await.map_err(|error| {
+    let response = shared.client.register(&request).await;
+    match &response {
+        Err(error) if error.status.is_none() => shared.vitals.unreachable(error.to_string()),
+        _ => shared.vitals.contact(),
+    }
+    let response = response.map_err(|error| {
         if error.is_workspace_not_found() {
             format!("{error} (is this account a member of the workspace?)")
         } else {

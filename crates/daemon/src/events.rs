@@ -50,6 +50,10 @@ pub enum EngineEvent {
         task_id: String,
         outcome: TaskOutcome,
     },
+    /// The engine's health changed (see [`crate::supervision::EngineState`]).
+    StateChanged {
+        state: crate::supervision::EngineState,
+    },
     /// Shutdown began; running tasks get the grace period.
     Stopping,
     Stopped,

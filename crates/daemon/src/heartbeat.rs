@@ -46,6 +46,11 @@ async fn beat_once(shared: &Arc<Shared>, stop: &CancellationToken) {
         results = futures::future::join_all(beats) => results,
     };
     for (runtime, response) in results {
+        match &response {
+            Ok(_) => shared.vitals.contact(),
+            Err(error) if error.status.is_none() => shared.vitals.unreachable(error.to_string()),
+            Err(_) => shared.vitals.contact(),
+        }
         match response {
             Ok(response) => {
                 debug!(runtime_id = %runtime.id, "heartbeat");

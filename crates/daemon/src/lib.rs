@@ -18,6 +18,7 @@ mod local_api;
 pub mod outbox;
 pub mod repo_cache;
 pub mod server_features;
+pub mod supervision;
 mod task_runner;
 pub mod transcript;
 mod wakeups;

@@ -51,6 +51,12 @@ pub struct HealthReport {
     pub running_tasks: usize,
     #[serde(default)]
     pub active_tasks: Vec<ActiveTask>,
+    /// `starting`, `online`, `degraded` or `offline`.
+    #[serde(default)]
+    pub state: String,
+    /// Why the engine is degraded or offline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_reason: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -289,6 +295,11 @@ pub(crate) fn health_report(shared: &Shared) -> HealthReport {
         })
         .collect();
     let active_tasks: Vec<ActiveTask> = shared.active().values().cloned().collect();
+    let state = shared
+        .state
+        .lock()
+        .unwrap_or_else(|poison| poison.into_inner())
+        .clone();
     HealthReport {
         status: "running".to_owned(),
         pid: std::process::id(),
@@ -314,6 +325,8 @@ pub(crate) fn health_report(shared: &Shared) -> HealthReport {
             .collect(),
         running_tasks: active_tasks.len(),
         active_tasks,
+        state: state.word().to_owned(),
+        state_reason: state.reason().map(str::to_owned),
     }
 }
 

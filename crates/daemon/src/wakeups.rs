@@ -199,6 +199,7 @@ fn on_message(shared: &Shared, text: &str) {
                 }
             } else {
                 shared.socket.record_ack();
+                shared.vitals.contact();
             }
         }
         "daemon:workspaces_changed" => shared.wake_workspace_sync.notify_one(),
