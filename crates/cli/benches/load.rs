@@ -83,6 +83,8 @@ struct Report {
     claim_to_spawn_ms: Vec<f64>,
     assign_to_spawn_ms: Vec<f64>,
     idle_assign_to_spawn_ms: Vec<f64>,
+    /// Start to completion of each task, as the server saw it.
+    run_ms: Vec<f64>,
     peak_rss_kib: u64,
     cpu_seconds: f64,
 }
@@ -115,6 +117,11 @@ impl Report {
             percentile(&self.idle_assign_to_spawn_ms, 50.0),
             percentile(&self.idle_assign_to_spawn_ms, 99.0),
             self.idle_assign_to_spawn_ms.len()
+        );
+        println!(
+            "  start→complete     p50 {:.1} ms   p99 {:.1} ms",
+            percentile(&self.run_ms, 50.0),
+            percentile(&self.run_ms, 99.0)
         );
         println!(
             "  daemon peak RSS    {:.1} MiB",
@@ -258,12 +265,15 @@ async fn run(settings: &Settings, mode: ServerMode) -> Report {
     }
     let finished = server
         .wait_until(RUN_LIMIT, |state| {
+            // The status alone: a whole task view copies its transcript, and
+            // this runs after every change the server makes.
             let done = task_ids
                 .iter()
                 .filter(|id| {
-                    state.task(id).is_some_and(|task| {
-                        matches!(task.status, TaskStatus::Completed | TaskStatus::Failed)
-                    })
+                    matches!(
+                        state.task_status(id),
+                        Some(TaskStatus::Completed | TaskStatus::Failed)
+                    )
                 })
                 .count();
             (done == task_ids.len()).then_some(())
@@ -289,14 +299,17 @@ async fn run(settings: &Settings, mode: ServerMode) -> Report {
             .assign_issue(&issue.id, Some(&agents[n % AGENTS]))
             .expect("assign")
             .expect("a task");
-        let done = server
+        let finished = server
             .wait_until(Duration::from_secs(30), |state| {
-                state.task(&task.id).filter(|task| {
-                    matches!(task.status, TaskStatus::Completed | TaskStatus::Failed)
-                })
+                matches!(
+                    state.task_status(&task.id),
+                    Some(TaskStatus::Completed | TaskStatus::Failed)
+                )
+                .then_some(())
             })
             .await;
-        if let Ok(done) = done
+        if finished.is_ok()
+            && let Some(done) = admin.task(&task.id)
             && let (Some(spawned), Some(assigned)) =
                 (spawned_at(&done), parse_ms(Some(&done.timings.created_at)))
         {
@@ -320,8 +333,20 @@ async fn run(settings: &Settings, mode: ServerMode) -> Report {
             continue;
         };
         if task.status != TaskStatus::Completed {
+            eprintln!(
+                "load: task {} ended {:?}: {}",
+                task.id,
+                task.status,
+                task.error.as_deref().unwrap_or("(no error)")
+            );
             report.lost_results += 1;
             continue;
+        }
+        if let (Some(from), Some(to)) = (
+            parse_ms(task.timings.started_at.as_deref()),
+            parse_ms(task.timings.completed_at.as_deref()),
+        ) {
+            report.run_ms.push(millis_between(from, to));
         }
         report.completed += 1;
         // Consecutive text blocks may travel as one message: count the events.

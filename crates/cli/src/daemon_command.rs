@@ -422,6 +422,13 @@ async fn show_status(args: PortArgs, globals: &GlobalOptions) -> Result<()> {
                 health.pid, health.uptime
             ));
             output::line(&format!("Server:     {}", health.server_url));
+            if !health.state.is_empty() {
+                let state = match &health.state_reason {
+                    Some(reason) => format!("{} ({reason})", health.state),
+                    None => health.state.clone(),
+                };
+                output::line(&format!("State:      {state}"));
+            }
             output::line(&format!("Agents:     {}", health.agents.join(", ")));
             output::line(&format!("Workspaces: {}", health.workspaces.len()));
             output::line(&format!(

@@ -133,8 +133,14 @@ async fn execute(
     };
 
     if let Err(error) = with_retries(|| client.start_task(&task.id)).await {
-        warn!(%error, "starting the task failed");
-        return report_failure(shared, &task.id, format!("start task failed: {error}")).await;
+        // An unreadable answer (or a retry after a lost one) may hide a start
+        // that worked: the task's status tells.
+        let started = matches!(client.task_status(&task.id).await, Ok(TaskStatus::Running));
+        if !started {
+            warn!(%error, "starting the task failed");
+            return report_failure(shared, &task.id, format!("start task failed: {error}")).await;
+        }
+        debug!(%error, "the start answer was unclear, but the task runs");
     }
     progress(
         shared,
@@ -623,7 +629,7 @@ impl<'a> TranscriptSender<'a> {
                     self.unsent.drain(..count);
                     self.failed_attempts = 0;
                 }
-                Ok(Err(error)) if !error.is_retryable() => {
+                Ok(Err(error)) if !error.is_retryable() && !error.is_malformed() => {
                     warn!(%error, dropped = count, "the server refused transcript messages");
                     self.unsent.drain(..count);
                 }
@@ -817,7 +823,7 @@ where
     let mut delays = REPORT_BACKOFF.iter();
     loop {
         match call().await {
-            Err(error) if error.is_retryable() => match delays.next() {
+            Err(error) if error.is_retryable() || error.is_malformed() => match delays.next() {
                 Some(delay) => {
                     debug!(%error, retry_in = ?delay, "report failed; retrying");
                     tokio::time::sleep(*delay).await;

@@ -240,3 +240,76 @@ async fn malformed_answers_to_result_reports_are_retried_not_trusted() {
     assert_eq!(handled(&harness, &task.id, "/complete"), [200]);
     engine.stop().await;
 }
+
+#[tokio::test]
+async fn malformed_json_from_every_endpoint_delays_but_loses_nothing() {
+    let harness = Harness::new(Script::Succeed).await;
+    for path in [
+        "/register",
+        "/api/workspaces",
+        "/heartbeat",
+        "/tasks/claim",
+        "/start",
+        "/messages",
+        "/status",
+        "/complete",
+    ] {
+        harness.admin().inject_fault(FaultSpec {
+            path_contains: path.to_owned(),
+            status: Some(200),
+            body: Some(r#"{"truncated": "#.to_owned()),
+            content_type: Some("application/json".to_owned()),
+            times: Some(1),
+            ..FaultSpec::default()
+        });
+    }
+    let engine = harness.start_engine().await;
+    let task = harness
+        .assign_new_issue(&harness.workspace_id, "Garbage everywhere")
+        .await;
+    let done = harness
+        .wait_for_status(&task.id, TaskStatus::Completed)
+        .await;
+    let seqs: Vec<i32> = done.messages.iter().map(|m| m.seq).collect();
+    assert_eq!(seqs, vec![1, 2, 3], "each message exactly once, in order");
+    assert_eq!(handled(&harness, &task.id, "/complete"), [200]);
+    assert!(
+        harness
+            .admin()
+            .faults()
+            .iter()
+            .all(|fault| fault.remaining == Some(0)),
+        "every endpoint answered garbage once"
+    );
+    engine.stop().await;
+}
+
+#[tokio::test]
+async fn slow_answers_delay_but_lose_nothing() {
+    let harness = Harness::new(Script::Succeed).await;
+    for path in [
+        "/heartbeat",
+        "/tasks/claim",
+        "/start",
+        "/messages",
+        "/complete",
+    ] {
+        harness.admin().inject_fault(FaultSpec {
+            path_contains: path.to_owned(),
+            delay_ms: 1500,
+            times: Some(2),
+            ..FaultSpec::default()
+        });
+    }
+    let engine = harness.start_engine().await;
+    let task = harness
+        .assign_new_issue(&harness.workspace_id, "A slow server")
+        .await;
+    let done = harness
+        .wait_for_status(&task.id, TaskStatus::Completed)
+        .await;
+    assert_eq!(done.result.expect("result")["output"], "All done.");
+    let seqs: Vec<i32> = done.messages.iter().map(|m| m.seq).collect();
+    assert_eq!(seqs, vec![1, 2, 3]);
+    engine.stop().await;
+}
