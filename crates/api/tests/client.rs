@@ -18,6 +18,8 @@ struct Seen {
     uri: String,
     authorization: Option<String>,
     content_type: Option<String>,
+    /// `X-Client-Platform`, `X-Client-Version`, `X-Client-OS`.
+    client: [Option<String>; 3],
     body: String,
 }
 
@@ -46,6 +48,13 @@ async fn record(State(script): State<Script>, request: Request) -> Response {
         uri: parts.uri.to_string(),
         authorization: header_text(&parts.headers, header::AUTHORIZATION),
         content_type: header_text(&parts.headers, header::CONTENT_TYPE),
+        client: ["x-client-platform", "x-client-version", "x-client-os"].map(|name| {
+            parts
+                .headers
+                .get(name)
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned)
+        }),
         body: String::from_utf8_lossy(&body).into_owned(),
     });
     (script.reply)(&path)
@@ -116,6 +125,13 @@ async fn sends_bearer_and_json_on_posts_only() {
     assert_eq!(seen[1].method, "GET");
     assert_eq!(seen[1].content_type, None);
     assert_eq!(seen[1].body, "");
+    // Every request says who is calling, as current servers want.
+    for request in &seen {
+        let [platform, version, os] = &request.client;
+        assert_eq!(platform.as_deref(), Some("daemon"));
+        assert_eq!(version.as_deref(), Some("0"));
+        assert!(matches!(os.as_deref(), Some("linux" | "macos" | "windows")));
+    }
 }
 
 #[tokio::test]
