@@ -788,7 +788,8 @@ async fn outbox_loop(shared: Arc<Shared>, shutdown: CancellationToken) {
         tokio::select! {
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep(pause) => {}
-            () = shared.outbox.reports_left_waiting(), if waiting == 0 => backoff.reset(),
+            // Reports left by a task, or the server back after an outage.
+            () = shared.outbox.reports_left_waiting() => backoff.reset(),
         }
     }
 }

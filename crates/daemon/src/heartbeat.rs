@@ -47,8 +47,14 @@ async fn beat_once(shared: &Arc<Shared>, stop: &CancellationToken) {
     };
     for (runtime, response) in results {
         match &response {
-            Ok(_) => shared.vitals.contact(),
-            Err(error) if error.status.is_none() => shared.vitals.unreachable(error.to_string()),
+            Ok(_) => {
+                if shared.vitals.was_unreachable() {
+                    shared.outbox.server_is_back();
+                }
+                shared.vitals.contact();
+            }
+            // Transport errors, 5xx, 408, 429: the server is not there for us.
+            Err(error) if error.is_retryable() => shared.vitals.unreachable(error.to_string()),
             Err(_) => shared.vitals.contact(),
         }
         match response {

@@ -113,6 +113,8 @@ pub struct Outbox {
     in_flight: Mutex<BTreeSet<PathBuf>>,
     /// Tells the outbox loop that reports were left waiting.
     waiting: tokio::sync::Notify,
+    /// Tells senders waiting out a back-off that entries were delivered.
+    delivered: tokio::sync::Notify,
 }
 
 impl Outbox {
@@ -133,6 +135,7 @@ impl Outbox {
             next_seq: AtomicU64::new(highest + 1),
             in_flight: Mutex::new(BTreeSet::new()),
             waiting: tokio::sync::Notify::new(),
+            delivered: tokio::sync::Notify::new(),
         }
     }
 
@@ -241,7 +244,7 @@ impl Outbox {
     /// Removes a delivered entry.
     pub fn remove(&self, path: &Path) {
         match fs::remove_file(path) {
-            Ok(()) => {}
+            Ok(()) => self.delivered.notify_waiters(),
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
             Err(error) => {
                 warn!(path = %path.display(), %error, "cannot remove a delivered outbox entry")
@@ -315,7 +318,14 @@ impl Outbox {
         let mut last = Delivery::Retry("not attempted".to_owned());
         for attempt in 0..attempts.max(1) {
             if attempt > 0 {
-                tokio::time::sleep(backoff.next_delay()).await;
+                // The outbox loop may send it meanwhile (the server is back).
+                tokio::select! {
+                    () = tokio::time::sleep(backoff.next_delay()) => {}
+                    () = self.delivered.notified() => {}
+                }
+                if written.as_ref().is_some_and(|path| !path.exists()) {
+                    return Delivery::Delivered;
+                }
             }
             last = match &written {
                 Some(path) => self.flush_task(client, task_id, path).await,
@@ -341,9 +351,15 @@ impl Outbox {
         last
     }
 
-    /// Resolves when a sender left reports waiting (see [`Self::deliver`]).
+    /// Resolves when a sender left reports waiting (see [`Self::deliver`]), or
+    /// the server answered again after being away ([`Self::server_is_back`]).
     pub async fn reports_left_waiting(&self) {
         self.waiting.notified().await;
+    }
+
+    /// The server answered: what waits can go now, not at the next back-off.
+    pub fn server_is_back(&self) {
+        self.waiting.notify_one();
     }
 
     /// Sends the waiting entries of `task_id` in order, up to and including

@@ -78,6 +78,18 @@ impl Vitals {
         let millis = u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX);
         self.last_contact_millis
             .store(millis.max(1), Ordering::Relaxed);
+        *self
+            .last_failure
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner()) = None;
+    }
+
+    /// The last call before now failed to reach the server.
+    pub(crate) fn was_unreachable(&self) -> bool {
+        self.last_failure
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .is_some()
     }
 
     /// The server could not be reached, and why.
