@@ -217,6 +217,21 @@ impl Shared {
         )
     }
 
+    /// Records what a call to the server says about reaching it: an answer after
+    /// an outage sends what waits in the outbox at once.
+    pub(crate) fn note_answer<T>(&self, result: &Result<T, ApiError>) {
+        match result {
+            // Transport errors, 5xx, 408, 429: the server is not there for us.
+            Err(error) if error.is_retryable() => self.vitals.unreachable(error.to_string()),
+            _ => {
+                if self.vitals.was_unreachable() {
+                    self.outbox.server_is_back();
+                }
+                self.vitals.contact();
+            }
+        }
+    }
+
     pub(crate) fn agent_for(&self, provider: &Provider) -> Option<DetectedAgent> {
         self.agents()
             .iter()
@@ -635,6 +650,7 @@ async fn claim_batch(
             .client
             .claim_tasks(&shared.config.daemon_id, &ids, room)
             .await;
+        shared.note_answer(&result);
         if shared.features.batch_claim.learn(&result) {
             info!("the server has no batch claim; claiming per runtime");
             return None;
@@ -729,6 +745,7 @@ async fn claim_loop(
                     () = shutdown.cancelled() => return,
                     claim = shared.client.claim_task(&runtime.id) => claim,
                 };
+                shared.note_answer(&claim);
                 match claim {
                     Ok(Some(task)) => {
                         claimed = true;
@@ -1276,10 +1293,7 @@ async fn register_workspace(
         runtimes,
     };
     let response = shared.client.register(&request).await;
-    match &response {
-        Err(error) if error.status.is_none() => shared.vitals.unreachable(error.to_string()),
-        _ => shared.vitals.contact(),
-    }
+    shared.note_answer(&response);
     let response = response.map_err(|error| {
         if error.is_workspace_not_found() {
             format!("{error} (is this account a member of the workspace?)")

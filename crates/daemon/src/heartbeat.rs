@@ -46,17 +46,7 @@ async fn beat_once(shared: &Arc<Shared>, stop: &CancellationToken) {
         results = futures::future::join_all(beats) => results,
     };
     for (runtime, response) in results {
-        match &response {
-            Ok(_) => {
-                if shared.vitals.was_unreachable() {
-                    shared.outbox.server_is_back();
-                }
-                shared.vitals.contact();
-            }
-            // Transport errors, 5xx, 408, 429: the server is not there for us.
-            Err(error) if error.is_retryable() => shared.vitals.unreachable(error.to_string()),
-            Err(_) => shared.vitals.contact(),
-        }
+        shared.note_answer(&response);
         match response {
             Ok(response) => {
                 debug!(runtime_id = %runtime.id, "heartbeat");

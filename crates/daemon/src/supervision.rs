@@ -73,11 +73,17 @@ impl Default for Vitals {
 }
 
 impl Vitals {
-    /// The server answered (any answer: it is reachable).
-    pub(crate) fn contact(&self) {
+    /// The server's socket is alive: the server is there, though its HTTP side
+    /// may not be (a proxy can fail one and not the other).
+    pub(crate) fn heard_from_socket(&self) {
         let millis = u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX);
         self.last_contact_millis
             .store(millis.max(1), Ordering::Relaxed);
+    }
+
+    /// The server answered an HTTP request (any answer: it is reachable).
+    pub(crate) fn contact(&self) {
+        self.heard_from_socket();
         *self
             .last_failure
             .lock()

@@ -199,7 +199,7 @@ fn on_message(shared: &Shared, text: &str) {
                 }
             } else {
                 shared.socket.record_ack();
-                shared.vitals.contact();
+                shared.vitals.heard_from_socket();
             }
         }
         "daemon:workspaces_changed" => shared.wake_workspace_sync.notify_one(),

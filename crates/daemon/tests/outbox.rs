@@ -316,3 +316,43 @@ async fn slow_answers_delay_but_lose_nothing() {
     assert_eq!(seqs, vec![1, 2, 3]);
     engine.stop().await;
 }
+
+/// The outage of the issue: two minutes (`MULTICA_TEST_OUTAGE_SECONDS` to change),
+/// against a current server, whose runtimes get a reconnect grace (a seed server
+/// fails the tasks of a runtime silent for 45 s, whatever the daemon does).
+#[tokio::test]
+async fn a_two_minute_outage_mid_task_loses_nothing() {
+    let outage = Duration::from_secs(
+        std::env::var("MULTICA_TEST_OUTAGE_SECONDS")
+            .ok()
+            .and_then(|value| value.parse().ok())
+            .unwrap_or(120),
+    );
+    let harness = Harness::current(Script::SucceedAfter(1)).await;
+    let engine = harness.start_engine().await;
+    let task = harness
+        .assign_new_issue(&harness.workspace_id, "Two minutes of nothing")
+        .await;
+    harness.wait_for_status(&task.id, TaskStatus::Running).await;
+    take_the_server_down(&harness);
+    wait_for_waiting_report(&outbox_dir(&harness), "complete").await;
+    tokio::time::sleep(outage).await;
+    assert_eq!(
+        harness.admin().task(&task.id).expect("task").status,
+        TaskStatus::Running
+    );
+    harness.admin().clear_faults();
+
+    let done = harness
+        .wait_for_status(&task.id, TaskStatus::Completed)
+        .await;
+    assert_eq!(done.result.expect("result")["output"], "All done.");
+    assert_eq!(
+        handled(&harness, &task.id, "/complete"),
+        [200],
+        "exactly once"
+    );
+    let seqs: Vec<i32> = done.messages.iter().map(|m| m.seq).collect();
+    assert_eq!(seqs, vec![1, 2, 3], "the transcript whole, once");
+    engine.stop().await;
+}

@@ -72,10 +72,12 @@ impl Default for DevServerConfig {
 }
 
 impl DevServerConfig {
-    /// The current server's behaviour (Part B) with the seed's timings.
+    /// The current server's behaviour (Part B): runtimes go stale after 150 s,
+    /// and their tasks get a reconnect grace instead of failing at once.
     pub fn current() -> Self {
         Self {
             mode: ServerMode::Current,
+            runtime_stale_after: Duration::from_secs(150),
             ..Self::default()
         }
     }

@@ -39,6 +39,8 @@ pub(crate) struct Rules {
     pub(crate) update_timeout: chrono::TimeDelta,
     pub(crate) update_expiry: chrono::TimeDelta,
     pub(crate) redact_secrets: bool,
+    /// Seed: a runtime that goes offline fails its running tasks at once.
+    pub(crate) offline_fails_tasks: bool,
 }
 
 impl Rules {
@@ -53,6 +55,7 @@ impl Rules {
             update_timeout: delta(config.update_timeout),
             update_expiry: delta(config.update_expiry),
             redact_secrets: config.redact_secrets,
+            offline_fails_tasks: config.mode == crate::ServerMode::Seed,
         }
     }
 

@@ -430,7 +430,9 @@ impl State {
                 report.runtimes_marked_offline.push(runtime.id.to_string());
             }
         }
-        if !report.runtimes_marked_offline.is_empty() {
+        // Current servers give a runtime that went offline a 3 h grace to come
+        // back (or recover its orphans) before its tasks fail.
+        if !report.runtimes_marked_offline.is_empty() && self.rules.offline_fails_tasks {
             let offline: Vec<Uuid> = self
                 .runtimes
                 .values()
