@@ -67,6 +67,41 @@ fn take_the_server_down(harness: &Harness) {
     });
 }
 
+/// Takes the server away once the task runs and its result waits in the outbox,
+/// keeps it away for `outage`, brings it back, and checks that the result and the
+/// whole transcript arrived exactly once.
+async fn survive_an_outage(harness: &Harness, title: &str, outage: Duration) {
+    let task = harness.assign_new_issue(&harness.workspace_id, title).await;
+    harness.wait_for_status(&task.id, TaskStatus::Running).await;
+    take_the_server_down(harness);
+    wait_for_waiting_report(&outbox_dir(harness), "complete").await;
+    tokio::time::sleep(outage).await;
+    assert_eq!(
+        harness.admin().task(&task.id).expect("task").status,
+        TaskStatus::Running
+    );
+    harness.admin().clear_faults();
+
+    let done = harness
+        .wait_for_status(&task.id, TaskStatus::Completed)
+        .await;
+    assert_eq!(done.result.expect("result")["output"], "All done.");
+    assert_eq!(
+        handled(harness, &task.id, "/complete"),
+        [200],
+        "delivered exactly once"
+    );
+    let seqs: Vec<i32> = done.messages.iter().map(|m| m.seq).collect();
+    assert_eq!(seqs, vec![1, 2, 3], "the transcript whole, once, in order");
+    tokio::time::timeout(WAIT, async {
+        while waiting_reports(&outbox_dir(harness), "complete") > 0 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the outbox empties");
+}
+
 /// Requests for `task_id` ending in `action` that the server really handled.
 fn handled(harness: &Harness, task_id: &str, action: &str) -> Vec<u16> {
     harness
@@ -115,45 +150,7 @@ async fn a_result_finished_while_the_server_is_away_arrives_once_it_is_back() {
     // that gets through sends what waits.
     harness.config.report_retry = Duration::from_secs(20);
     let engine = harness.start_engine().await;
-    let task = harness
-        .assign_new_issue(&harness.workspace_id, "Survive an outage")
-        .await;
-    harness.wait_for_status(&task.id, TaskStatus::Running).await;
-
-    take_the_server_down(&harness);
-    wait_for_waiting_report(&outbox_dir(&harness), "complete").await;
-    // A few more failed rounds while it is away.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(
-        harness.admin().task(&task.id).expect("task").status,
-        TaskStatus::Running
-    );
-    harness.admin().clear_faults();
-
-    let done = harness
-        .wait_for_status(&task.id, TaskStatus::Completed)
-        .await;
-    assert_eq!(done.result.expect("result")["output"], "All done.");
-    assert_eq!(
-        handled(&harness, &task.id, "/complete"),
-        [200],
-        "delivered exactly once"
-    );
-    // The transcript made it too, in order.
-    let kinds: Vec<String> = done.messages.iter().map(|m| m.kind.clone()).collect();
-    assert!(kinds.contains(&"tool_result".to_owned()), "{kinds:?}");
-    let seqs: Vec<i32> = done.messages.iter().map(|m| m.seq).collect();
-    let mut sorted = seqs.clone();
-    sorted.sort_unstable();
-    sorted.dedup();
-    assert_eq!(seqs, sorted, "no message lost or doubled");
-    tokio::time::timeout(WAIT, async {
-        while waiting_reports(&outbox_dir(&harness), "complete") > 0 {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
-    .await
-    .expect("the outbox empties");
+    survive_an_outage(&harness, "Survive an outage", Duration::from_secs(2)).await;
     engine.stop().await;
 }
 
@@ -330,29 +327,6 @@ async fn a_two_minute_outage_mid_task_loses_nothing() {
     );
     let harness = Harness::current(Script::SucceedAfter(1)).await;
     let engine = harness.start_engine().await;
-    let task = harness
-        .assign_new_issue(&harness.workspace_id, "Two minutes of nothing")
-        .await;
-    harness.wait_for_status(&task.id, TaskStatus::Running).await;
-    take_the_server_down(&harness);
-    wait_for_waiting_report(&outbox_dir(&harness), "complete").await;
-    tokio::time::sleep(outage).await;
-    assert_eq!(
-        harness.admin().task(&task.id).expect("task").status,
-        TaskStatus::Running
-    );
-    harness.admin().clear_faults();
-
-    let done = harness
-        .wait_for_status(&task.id, TaskStatus::Completed)
-        .await;
-    assert_eq!(done.result.expect("result")["output"], "All done.");
-    assert_eq!(
-        handled(&harness, &task.id, "/complete"),
-        [200],
-        "exactly once"
-    );
-    let seqs: Vec<i32> = done.messages.iter().map(|m| m.seq).collect();
-    assert_eq!(seqs, vec![1, 2, 3], "the transcript whole, once");
+    survive_an_outage(&harness, "Two minutes of nothing", outage).await;
     engine.stop().await;
 }
