@@ -25,7 +25,7 @@ use chrono::{DateTime, Utc};
 use multica_api::wire::TaskStatus;
 use multica_daemon::cli_config::CliConfig;
 use multica_dev_server::{
-    DevServer, DevServerConfig, NewAgent, NewIssue, NewWorkspace, ServerMode, TaskView,
+    Admin, DevServer, DevServerConfig, NewAgent, NewIssue, NewWorkspace, ServerMode, TaskView,
 };
 
 /// Every scripted event's text ends with this, to count them on the server.
@@ -250,18 +250,12 @@ async fn run(settings: &Settings, mode: ServerMode) -> Report {
     let started = Instant::now();
     let mut task_ids = Vec::with_capacity(settings.tasks);
     for n in 0..settings.tasks {
-        let issue = admin
-            .create_issue(NewIssue {
-                workspace_id: workspace.id.clone(),
-                title: format!("Load {n}"),
-                ..NewIssue::default()
-            })
-            .expect("issue");
-        let task = admin
-            .assign_issue(&issue.id, Some(&agents[n % AGENTS]))
-            .expect("assign")
-            .expect("a task");
-        task_ids.push(task.id);
+        task_ids.push(assign(
+            &admin,
+            &workspace.id,
+            &agents[n % AGENTS],
+            &format!("Load {n}"),
+        ));
     }
     let finished = server
         .wait_until(RUN_LIMIT, |state| {
@@ -288,28 +282,23 @@ async fn run(settings: &Settings, mode: ServerMode) -> Report {
     for n in 0..PROBES {
         // Let the daemon settle into waiting (its poll, or its socket).
         tokio::time::sleep(PROBE_PAUSE).await;
-        let issue = admin
-            .create_issue(NewIssue {
-                workspace_id: workspace.id.clone(),
-                title: format!("Probe {n}"),
-                ..NewIssue::default()
-            })
-            .expect("issue");
-        let task = admin
-            .assign_issue(&issue.id, Some(&agents[n % AGENTS]))
-            .expect("assign")
-            .expect("a task");
+        let task_id = assign(
+            &admin,
+            &workspace.id,
+            &agents[n % AGENTS],
+            &format!("Probe {n}"),
+        );
         let finished = server
             .wait_until(Duration::from_secs(30), |state| {
                 matches!(
-                    state.task_status(&task.id),
+                    state.task_status(&task_id),
                     Some(TaskStatus::Completed | TaskStatus::Failed)
                 )
                 .then_some(())
             })
             .await;
         if finished.is_ok()
-            && let Some(done) = admin.task(&task.id)
+            && let Some(done) = admin.task(&task_id)
             && let (Some(spawned), Some(assigned)) =
                 (spawned_at(&done), parse_ms(Some(&done.timings.created_at)))
         {
@@ -378,6 +367,22 @@ async fn run(settings: &Settings, mode: ServerMode) -> Report {
         }
     }
     report
+}
+
+/// A new issue assigned to `agent`; returns its task.
+fn assign(admin: &Admin, workspace_id: &str, agent: &str, title: &str) -> String {
+    let issue = admin
+        .create_issue(NewIssue {
+            workspace_id: workspace_id.to_owned(),
+            title: title.to_owned(),
+            ..NewIssue::default()
+        })
+        .expect("issue");
+    admin
+        .assign_issue(&issue.id, Some(agent))
+        .expect("assign")
+        .expect("a task")
+        .id
 }
 
 fn parse_ms(text: Option<&str>) -> Option<DateTime<Utc>> {

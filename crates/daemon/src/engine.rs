@@ -852,7 +852,7 @@ const OUTBOX_IDLE_CHECK: Duration = Duration::from_secs(30);
 /// tasks run (they are ours).
 async fn recover_orphans_once(shared: &Shared, runtime_ids: &[String]) {
     if !shared.features.recover_orphans.worth_trying()
-        || !shared.outbox.pending().is_empty()
+        || shared.outbox.waiting() > 0
         || !shared.active().is_empty()
     {
         return;

@@ -167,6 +167,11 @@ impl Outbox {
         Ok(path)
     }
 
+    /// How many entries wait (without reading them).
+    pub fn waiting(&self) -> usize {
+        entry_files(&self.dir).len()
+    }
+
     /// Entries waiting, oldest first. Unreadable ones are quarantined.
     pub fn pending(&self) -> Vec<(PathBuf, Entry)> {
         let mut entries = Vec::new();

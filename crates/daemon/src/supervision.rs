@@ -50,40 +50,63 @@ impl EngineState {
     }
 }
 
-/// The signals the state is derived from, written by the loops as they go.
+/// When something last happened, cheap to update from any task.
 #[derive(Debug)]
-pub(crate) struct Vitals {
+pub(crate) struct LastSeen {
     origin: Instant,
-    /// Milliseconds since `origin` of the last answer from the server; 0: none.
-    last_contact_millis: AtomicU64,
-    last_failure: std::sync::Mutex<Option<String>>,
-    /// Loops restarted after a failure, for the reason text.
-    restarts: AtomicU64,
+    /// Milliseconds since `origin`; 0: never.
+    millis: AtomicU64,
 }
 
-impl Default for Vitals {
+impl Default for LastSeen {
     fn default() -> Self {
         Self {
             origin: Instant::now(),
-            last_contact_millis: AtomicU64::new(0),
-            last_failure: std::sync::Mutex::new(None),
-            restarts: AtomicU64::new(0),
+            millis: AtomicU64::new(0),
         }
     }
+}
+
+impl LastSeen {
+    pub(crate) fn mark(&self) {
+        let millis = u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.millis.store(millis.max(1), Ordering::Relaxed);
+    }
+
+    pub(crate) fn forget(&self) {
+        self.millis.store(0, Ordering::Relaxed);
+    }
+
+    /// How long ago it happened; `None`: never.
+    pub(crate) fn age(&self) -> Option<Duration> {
+        let last = self.millis.load(Ordering::Relaxed);
+        (last != 0).then(|| {
+            self.origin
+                .elapsed()
+                .saturating_sub(Duration::from_millis(last))
+        })
+    }
+}
+
+/// The signals the state is derived from, written by the loops as they go.
+#[derive(Debug, Default)]
+pub(crate) struct Vitals {
+    last_contact: LastSeen,
+    last_failure: std::sync::Mutex<Option<String>>,
+    /// Loops restarted after a failure, for the reason text.
+    restarts: AtomicU64,
 }
 
 impl Vitals {
     /// The server's socket is alive: the server is there, though its HTTP side
     /// may not be (a proxy can fail one and not the other).
     pub(crate) fn heard_from_socket(&self) {
-        let millis = u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.last_contact_millis
-            .store(millis.max(1), Ordering::Relaxed);
+        self.last_contact.mark();
     }
 
     /// The server answered an HTTP request (any answer: it is reachable).
     pub(crate) fn contact(&self) {
-        self.heard_from_socket();
+        self.last_contact.mark();
         *self
             .last_failure
             .lock()
@@ -105,15 +128,6 @@ impl Vitals {
             .lock()
             .unwrap_or_else(|poison| poison.into_inner()) = Some(reason);
     }
-
-    fn silent_for(&self) -> Option<Duration> {
-        let last = self.last_contact_millis.load(Ordering::Relaxed);
-        (last != 0).then(|| {
-            self.origin
-                .elapsed()
-                .saturating_sub(Duration::from_millis(last))
-        })
-    }
 }
 
 /// Works out the state from the vitals, the registry and the outbox.
@@ -126,7 +140,7 @@ pub(crate) fn assess(shared: &Shared) -> EngineState {
         .unwrap_or_else(|poison| poison.into_inner())
         .clone()
         .unwrap_or_else(|| "no answer".to_owned());
-    match vitals.silent_for() {
+    match vitals.last_contact.age() {
         None if shared.registry().workspaces.is_empty() => {
             return EngineState::Offline(format!("cannot reach the server: {failure}"));
         }
@@ -139,7 +153,7 @@ pub(crate) fn assess(shared: &Shared) -> EngineState {
         _ => {}
     }
     let mut problems = Vec::new();
-    let waiting = shared.outbox.pending().len();
+    let waiting = shared.outbox.waiting();
     if waiting > 0 {
         problems.push(format!("{waiting} report(s) waiting to be delivered"));
     }

@@ -6,8 +6,7 @@
 //! to HTTP polling and heartbeats, as the seed server is.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -19,6 +18,7 @@ use tracing::{debug, info, warn};
 
 use crate::engine::Shared;
 use crate::outbox::Backoff;
+use crate::supervision::LastSeen;
 
 const FIRST_RETRY: Duration = Duration::from_secs(1);
 const MAX_RETRY: Duration = Duration::from_secs(30);
@@ -29,34 +29,21 @@ const RUNTIME_CHECK: Duration = Duration::from_secs(1);
 /// stand aside while it does.
 #[derive(Debug, Default)]
 pub(crate) struct SocketHealth {
-    /// Milliseconds since `origin`; 0: never.
-    last_ack_millis: AtomicU64,
-    origin: std::sync::OnceLock<Instant>,
+    last_ack: LastSeen,
 }
 
 impl SocketHealth {
-    fn origin(&self) -> Instant {
-        *self.origin.get_or_init(Instant::now)
-    }
-
     fn record_ack(&self) {
-        let millis = u64::try_from(self.origin().elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.last_ack_millis.store(millis.max(1), Ordering::Relaxed);
+        self.last_ack.mark();
     }
 
     fn forget(&self) {
-        self.last_ack_millis.store(0, Ordering::Relaxed);
+        self.last_ack.forget();
     }
 
     /// A heartbeat was acknowledged over the socket within `window`.
     pub(crate) fn acked_within(&self, window: Duration) -> bool {
-        let last = self.last_ack_millis.load(Ordering::Relaxed);
-        last != 0
-            && self
-                .origin()
-                .elapsed()
-                .saturating_sub(Duration::from_millis(last))
-                <= window
+        self.last_ack.age().is_some_and(|age| age <= window)
     }
 }
 

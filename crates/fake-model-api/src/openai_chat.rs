@@ -6,7 +6,7 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 
 use crate::RESPONSE_USAGE;
-use crate::script::{Block, Conversation, Stop};
+use crate::script::{Block, Conversation, Stop, offered_shell_tool};
 
 /// The shell tools offered by the CLIs that speak this dialect (`bash` is
 /// OpenCode's, taking `{"command","description"}`).
@@ -40,10 +40,7 @@ pub(crate) fn conversation(body: &Value) -> Conversation {
         .flatten()
         .filter_map(|tool| tool.pointer("/function/name").and_then(Value::as_str))
         .collect();
-    let shell_tool = SHELL_TOOLS
-        .iter()
-        .find(|name| offered.contains(name))
-        .map(|name| (*name).to_owned());
+    let shell_tool = offered_shell_tool(&offered, SHELL_TOOLS);
     Conversation {
         answers_tool_call,
         shell_tool,

@@ -5,7 +5,7 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 
 use crate::RESPONSE_USAGE;
-use crate::script::{Block, Conversation};
+use crate::script::{Block, Conversation, offered_shell_tool};
 
 /// The shell tools Codex offers, newest first: `exec_command` takes `{"cmd"}`,
 /// the older `shell` an argv array.
@@ -34,10 +34,7 @@ pub(crate) fn conversation(body: &Value) -> Conversation {
         .flatten()
         .filter_map(|tool| tool.get("name").and_then(Value::as_str))
         .collect();
-    let shell_tool = SHELL_TOOLS
-        .iter()
-        .find(|name| offered.contains(name))
-        .map(|name| (*name).to_owned());
+    let shell_tool = offered_shell_tool(&offered, SHELL_TOOLS);
     Conversation {
         answers_tool_call,
         shell_tool,

@@ -21,6 +21,15 @@ pub(crate) struct Conversation {
     pub(crate) message_count: usize,
 }
 
+/// The first of `known` shell tools (in their order of preference) that the
+/// request offers.
+pub(crate) fn offered_shell_tool(offered: &[&str], known: &[&str]) -> Option<String> {
+    known
+        .iter()
+        .find(|name| offered.contains(name))
+        .map(|name| (*name).to_owned())
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Block {
     Text(String),
