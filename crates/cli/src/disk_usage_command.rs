@@ -4,22 +4,14 @@
 use anyhow::{Context, Result};
 use multica_daemon::cli_config::CliConfig;
 use multica_daemon::disk_usage::{self, DiskUsage};
-use multica_daemon::{ConfigOverrides, DaemonConfig, ProcessEnvironment};
 
 use crate::doctor::human_bytes;
 use crate::output::OutputFormat;
 use crate::settings::Settings;
-use crate::{GlobalOptions, VERSION, output};
+use crate::{GlobalOptions, output};
 
 pub(crate) async fn show(by_workspace: bool, globals: &GlobalOptions) -> Result<()> {
-    let settings = Settings::load(globals)?;
-    let myself = std::env::current_exe().context("cannot locate the running multica binary")?;
-    let overrides = ConfigOverrides {
-        server_url: Some(settings.server_url.as_str().to_owned()),
-        profile: settings.profile.clone(),
-        ..ConfigOverrides::default()
-    };
-    let config = DaemonConfig::load(overrides, &ProcessEnvironment, myself, VERSION)?;
+    let config = Settings::load(globals)?.daemon_config()?;
     let root = config.workspaces_root.clone();
     let patterns = config.gc.artifact_patterns.clone();
     // Walking a large tree is blocking work.

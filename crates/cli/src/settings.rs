@@ -174,6 +174,25 @@ impl Settings {
         })
     }
 
+    /// The daemon's configuration for these settings (server, profile), as the
+    /// commands that read the daemon's files without it running need it.
+    pub(crate) fn daemon_config(&self) -> Result<multica_daemon::DaemonConfig> {
+        let myself = std::env::current_exe()
+            .and_then(|path| path.canonicalize())
+            .context("cannot locate the running multica binary")?;
+        let overrides = multica_daemon::ConfigOverrides {
+            server_url: Some(self.server_url.as_str().to_owned()),
+            profile: self.profile.clone(),
+            ..multica_daemon::ConfigOverrides::default()
+        };
+        Ok(multica_daemon::DaemonConfig::load(
+            overrides,
+            &multica_daemon::ProcessEnvironment,
+            myself,
+            crate::VERSION,
+        )?)
+    }
+
     pub(crate) fn account(&self) -> TokenAccount {
         TokenAccount::new(&self.server_url, self.profile.as_deref())
     }

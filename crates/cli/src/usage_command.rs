@@ -1,25 +1,30 @@
-//! `multica usage`: how many tokens this machine's agents used, from the logs Claude
-//! Code and Codex keep, counted with ccusage's rules (see crates/usage).
+//! `multica usage`: how many tokens this machine's agents used. By day, model or
+//! session from the logs Claude Code and Codex keep, counted with ccusage's rules
+//! (see crates/usage), including the Codex homes of the daemon's tasks; by task from
+//! the daemon's own ledger of its runs. The daemon need not run.
 
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use chrono::{Days, Local, NaiveDate};
+use chrono::NaiveDate;
 use clap::{Args, ValueEnum};
-use multica_daemon::cli_config::profile_dir;
-use multica_daemon::{Environment, ProcessEnvironment};
-use multica_usage::{PriceTable, ScanConfig, ScanResult, Scanner, Totals};
+use multica_daemon::DaemonConfig;
+use multica_daemon::usage::{self, TaskTotals, TaskUsage};
+use multica_usage::{PriceTable, ScanResult, Scanner, Totals};
 use serde_json::json;
 
 use crate::GlobalOptions;
 use crate::failure::Failure;
 use crate::output::{self, OutputFormat};
+use crate::settings::Settings;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Grouping {
     Day,
     Model,
     Session,
+    /// The daemon's runs, with the tokens each agent reported.
+    Task,
 }
 
 #[derive(Debug, Args)]
@@ -30,23 +35,28 @@ pub(crate) struct UsageArgs {
     /// How to group the figures.
     #[arg(long, value_enum, default_value_t = Grouping::Day)]
     by: Grouping,
-    /// A JSON price table whose models replace or add to the built-in prices.
+    /// A JSON price table whose models replace or add to the built-in prices
+    /// (default: `prices.json` beside the profile's config, when it exists).
     #[arg(long, value_name = "FILE")]
     prices: Option<PathBuf>,
 }
 
 pub(crate) async fn run(args: UsageArgs, globals: &GlobalOptions) -> Result<()> {
-    let since = args.since.as_deref().map(parse_since).transpose()?;
-    let home = ProcessEnvironment
-        .home()
-        .context("cannot find the home directory (set HOME)")?;
-    let cache_dir = profile_dir(&home, globals.profile.as_deref()).join("usage-cache");
-    let mut config = ScanConfig::discover(cache_dir).map_err(|e| Failure::usage(e.to_string()))?;
+    let since = args
+        .since
+        .as_deref()
+        .map(usage::parse_since)
+        .transpose()
+        .map_err(|message| Failure::usage(format!("--{message}")))?;
+    let mut config = Settings::load(globals)?.daemon_config()?;
     if let Some(path) = &args.prices {
-        config.prices =
-            PriceTable::with_overrides_from(path).map_err(|e| Failure::usage(e.to_string()))?;
+        config.usage.prices_file = Some(path.clone());
     }
-    let result = tokio::task::spawn_blocking(move || Scanner::new(config).scan())
+    if args.by == Grouping::Task {
+        return show_tasks(&config, since, globals.output);
+    }
+    let scan = usage::scan_config(&config).map_err(|e| Failure::usage(e.to_string()))?;
+    let result = tokio::task::spawn_blocking(move || Scanner::new(scan).scan())
         .await
         .context("the usage scan stopped unexpectedly")??;
     match globals.output {
@@ -58,11 +68,122 @@ pub(crate) async fn run(args: UsageArgs, globals: &GlobalOptions) -> Result<()> 
     }
 }
 
+/// `--by task`: the daemon's ledger of its runs.
+fn show_tasks(config: &DaemonConfig, since: Option<NaiveDate>, format: OutputFormat) -> Result<()> {
+    let path = usage::task_ledger_path(&config.config_file);
+    let ledger = usage::read_task_ledger(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let mut runs: Vec<TaskUsage> = ledger
+        .records
+        .into_iter()
+        .filter(|run| since.is_none_or(|since| run.date >= since))
+        .collect();
+    runs.sort_by_key(|run| run.finished_at);
+    let total = TaskTotals::of(&runs);
+    let prices: PriceTable = usage::prices(config).map_err(|e| Failure::usage(e.to_string()))?;
+    match format {
+        OutputFormat::Json => output::json(&json!({
+            "since": since,
+            "by": "task",
+            "rows": runs,
+            "total": total,
+            "skipped_lines": ledger.skipped_lines,
+        })),
+        OutputFormat::Table => {
+            let mut rows: Vec<Vec<String>> = runs
+                .iter()
+                .map(|run| {
+                    let models: Vec<&str> = run.models.iter().map(|m| m.model.as_str()).collect();
+                    let mut row = vec![
+                        run.date.to_string(),
+                        short(&run.task_id),
+                        run.agent.clone(),
+                        models.join(", "),
+                        run.outcome.clone(),
+                    ];
+                    row.extend(task_figures(&TaskTotals::of([run])));
+                    row
+                })
+                .collect();
+            let mut last = vec![
+                "TOTAL".to_owned(),
+                format!("{} runs", total.tasks),
+                String::new(),
+                String::new(),
+                String::new(),
+            ];
+            last.extend(task_figures(&total));
+            rows.push(last);
+            output::table(
+                &[
+                    "DATE",
+                    "TASK",
+                    "AGENT",
+                    "MODELS",
+                    "RESULT",
+                    "INPUT",
+                    "OUTPUT",
+                    "CACHE WRITE",
+                    "CACHE READ",
+                    "TOTAL",
+                    "COST",
+                ],
+                &rows,
+            );
+            note_unpriced(&total.unpriced_models);
+            if ledger.skipped_lines > 0 {
+                output::note(&format!(
+                    "{} unreadable lines of {} were skipped.",
+                    ledger.skipped_lines,
+                    path.display()
+                ));
+            }
+            output::note(&format!(
+                "Tokens as each agent reported them; costs from the agent where it tells, else from prices as of {}.",
+                prices.taken_on
+            ));
+            Ok(())
+        }
+    }
+}
+
+fn note_unpriced(models: &[String]) {
+    if !models.is_empty() {
+        output::note(&format!(
+            "No price known for {}: their tokens are counted, their cost is not (add them with --prices).",
+            models.join(", ")
+        ));
+    }
+}
+
+fn short(task_id: &str) -> String {
+    task_id.chars().take(8).collect()
+}
+
+fn task_figures(totals: &TaskTotals) -> Vec<String> {
+    let cost = match (totals.cost_usd, totals.unpriced_models.is_empty()) {
+        (Some(cost), true) => format!("${cost:.2}"),
+        (Some(cost), false) => format!("${cost:.2} + ?"),
+        (None, _) => "?".to_owned(),
+    };
+    vec![
+        thousands(totals.input_tokens),
+        thousands(totals.output_tokens),
+        thousands(totals.cache_write_tokens),
+        thousands(totals.cache_read_tokens),
+        thousands(totals.total_tokens),
+        cost,
+    ]
+}
+
+// `--by task` is answered from the ledger before any scan; the scan's views below
+// treat it like `--by session`, the closest view of the logs.
+
 fn json_report(result: &ScanResult, by: Grouping, since: Option<NaiveDate>) -> serde_json::Value {
     let rows = match by {
         Grouping::Day => json!(result.days(since)),
         Grouping::Model => json!(result.by_model(since)),
-        Grouping::Session => json!(result.sessions(since)),
+        Grouping::Session | Grouping::Task => json!(result.sessions(since)),
     };
     json!({
         "since": since,
@@ -105,7 +226,7 @@ fn print_table(result: &ScanResult, by: Grouping, since: Option<NaiveDate>) {
                 row
             })
             .collect(),
-        Grouping::Session => result
+        Grouping::Session | Grouping::Task => result
             .sessions(since)
             .iter()
             .map(|session| {
@@ -125,7 +246,7 @@ fn print_table(result: &ScanResult, by: Grouping, since: Option<NaiveDate>) {
     let first_two = match by {
         Grouping::Day => ["DATE", "MODELS"],
         Grouping::Model => ["AGENT", "MODEL"],
-        Grouping::Session => ["LAST DAY", "SESSION"],
+        Grouping::Session | Grouping::Task => ["LAST DAY", "SESSION"],
     };
     let mut headers = first_two.to_vec();
     headers.extend([
@@ -137,12 +258,7 @@ fn print_table(result: &ScanResult, by: Grouping, since: Option<NaiveDate>) {
         "COST",
     ]);
     output::table(&headers, &rows);
-    if !total.unpriced_models.is_empty() {
-        output::note(&format!(
-            "No price known for {}: their tokens are counted, their cost is not (add them with --prices).",
-            total.unpriced_models.join(", ")
-        ));
-    }
+    note_unpriced(&total.unpriced_models);
     output::note(&format!(
         "Prices as of {}. {} log files, {} read now.",
         result.prices_taken_on, result.stats.files, result.stats.files_read
@@ -170,23 +286,6 @@ fn thousands(value: u64) -> String {
     out
 }
 
-fn parse_since(raw: &str) -> Result<NaiveDate, Failure> {
-    let raw = raw.trim();
-    if let Some(days) = raw.strip_suffix('d') {
-        if let Ok(days) = days.parse::<u64>() {
-            return Local::now()
-                .date_naive()
-                .checked_sub_days(Days::new(days.saturating_sub(1)))
-                .ok_or_else(|| Failure::usage(format!("--since {raw}: too far back")));
-        }
-    }
-    NaiveDate::parse_from_str(raw, "%Y-%m-%d").map_err(|_| {
-        Failure::usage(format!(
-            "--since {raw:?}: use YYYY-MM-DD or a number of days like 7d"
-        ))
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,10 +306,13 @@ mod tests {
     #[test]
     fn since_takes_dates_and_day_counts() {
         assert_eq!(
-            parse_since("2026-05-01").expect("date"),
+            usage::parse_since("2026-05-01").expect("date"),
             NaiveDate::from_ymd_opt(2026, 5, 1).expect("valid")
         );
-        assert_eq!(parse_since("1d").expect("today"), Local::now().date_naive());
-        assert!(parse_since("last week").is_err());
+        assert_eq!(
+            usage::parse_since("1d").expect("today"),
+            chrono::Local::now().date_naive()
+        );
+        assert!(usage::parse_since("last week").is_err());
     }
 }

@@ -328,4 +328,51 @@ async fn usage_reports_the_scanners_figures_in_both_formats() {
 
     let bad = run(home.path(), &env, &["usage", "--since", "yesterday-ish"]).await;
     assert_eq!(bad.status.code(), Some(2));
+
+    // By task: the daemon's ledger, whose unreadable lines are skipped and counted.
+    let run_line = |task: &str, date: &str, model: &str, cost: &str| {
+        format!(
+            r#"{{"task_id":"{task}","issue_id":"i","workspace_id":"w","runtime_id":"r","agent":"claude","finished_at":"{date}T09:00:00Z","date":"{date}","outcome":"completed","models":[{{"model":"{model}","input_tokens":1000,"output_tokens":200,"cache_read_tokens":30,"cache_write_tokens":4,"cost_usd":{cost},"cost_from":"agent"}}]}}"#
+        ) + "\n"
+    };
+    let ledger = home.path().join(".multica").join("task-usage.jsonl");
+    std::fs::create_dir_all(ledger.parent().expect("dir")).expect("mkdir");
+    let text = run_line("11111111-aaaa", "2026-11-01", "claude-sonnet-4", "0.5")
+        + "{not json\n"
+        + &run_line("22222222-bbbb", "2026-11-03", "mystery-model", "null");
+    std::fs::write(&ledger, text).expect("ledger");
+    let tasks = json(
+        &run(
+            home.path(),
+            &env,
+            &[
+                "usage",
+                "--by",
+                "task",
+                "--since",
+                "2026-11-02",
+                "--output",
+                "json",
+            ],
+        )
+        .await,
+    );
+    assert_eq!(tasks["rows"].as_array().map(Vec::len), Some(1), "{tasks}");
+    assert_eq!(tasks["rows"][0]["task_id"], "22222222-bbbb");
+    assert_eq!(tasks["total"]["total_tokens"], 1234);
+    assert_eq!(tasks["total"]["unpriced_models"][0], "mystery-model");
+    assert_eq!(tasks["skipped_lines"], 1);
+    let table = run(home.path(), &env, &["usage", "--by", "task"]).await;
+    assert!(table.status.success(), "{}", stderr(&table));
+    let text = stdout(&table);
+    assert!(text.starts_with("DATE"), "{text}");
+    assert!(
+        text.contains("11111111") && text.contains("22222222"),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("TOTAL") && l.contains("2 runs") && l.contains("$0.50 + ?")),
+        "{text}"
+    );
 }

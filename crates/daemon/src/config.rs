@@ -70,6 +70,8 @@ pub struct DaemonConfig {
     /// The user's Codex home (`$CODEX_HOME`, else `~/.codex`): each Codex task's
     /// own home is seeded from it.
     pub codex_home: Option<PathBuf>,
+    /// The machine-wide usage scan (log folders, interval, price overrides).
+    pub usage: crate::usage::UsageSettings,
 }
 
 /// Values given on the command line; `None` falls through to env, file, default.
@@ -334,6 +336,8 @@ impl DaemonConfig {
             ),
         };
 
+        let usage = crate::usage::UsageSettings::from_env(env, &config_file)?;
+
         Ok(Self {
             server_url,
             profile,
@@ -360,6 +364,7 @@ impl DaemonConfig {
             report_retry,
             agent_rediscovery_interval,
             codex_home,
+            usage,
         })
     }
 }

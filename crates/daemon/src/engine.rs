@@ -164,6 +164,8 @@ pub(crate) struct Shared {
     pub(crate) task_dirs: Arc<TaskDirLocks>,
     /// Workspaces whose repositories should be cloned or fetched in the background.
     pub(crate) repo_refresh: mpsc::UnboundedSender<RepoRefresh>,
+    /// Per-task usage and the last scan of the machine's agent logs.
+    pub(crate) usage: crate::usage::UsageState,
 }
 
 /// A request to bring a workspace's cached repositories up to date.
@@ -280,6 +282,17 @@ impl EngineHandle {
     pub fn health_port(&self) -> u16 {
         self.shared.config.health_port
     }
+
+    /// Token usage from `since` (default: the last 30 days): the machine's, from
+    /// the agents' logs, and the daemon's runs.
+    pub fn usage(&self, since: Option<chrono::NaiveDate>) -> crate::usage::UsageReport {
+        self.shared.usage.report(since)
+    }
+
+    /// Asks for a scan of the agents' logs soon (scans are at least 10 s apart).
+    pub fn rescan_usage(&self) {
+        self.shared.usage.wake.notify_one();
+    }
 }
 
 impl Engine {
@@ -353,6 +366,7 @@ impl Engine {
             warn!(%task_id, "a task was left running by a previous daemon process; reporting it as failed");
         }
         let (repo_refresh, repo_refreshes) = mpsc::unbounded_channel();
+        let usage = crate::usage::UsageState::new(&config);
         let shared = Arc::new(Shared {
             config,
             client,
@@ -370,6 +384,7 @@ impl Engine {
             repo_cache,
             outbox,
             features: ServerFeatures::default(),
+            usage,
             recovered_runtimes: Mutex::new(BTreeSet::new()),
             workspaces_etag: Mutex::new(None),
             socket: crate::wakeups::SocketHealth::default(),
@@ -477,6 +492,14 @@ impl Engine {
             stop.clone(),
             crate::supervision::state_loop,
         ));
+        if shared.config.usage.scan_interval.is_some() {
+            loops.spawn(supervised(
+                "usage scan",
+                Arc::clone(own),
+                stop.clone(),
+                crate::usage::scan_loop,
+            ));
+        }
         loops.spawn(repo_refresh_loop(
             Arc::clone(&shared),
             self.repo_refreshes,

@@ -50,6 +50,14 @@ pub enum EngineEvent {
         task_id: String,
         outcome: TaskOutcome,
     },
+    /// A run's tokens, as its agent reported them (also kept in the local ledger).
+    TaskUsage {
+        usage: crate::usage::TaskUsage,
+    },
+    /// A scan of the machine's agent logs changed the figures.
+    UsageUpdated {
+        summary: crate::usage::UsageSummary,
+    },
     /// The engine's health changed (see [`crate::supervision::EngineState`]).
     StateChanged {
         state: crate::supervision::EngineState,

@@ -21,6 +21,7 @@ pub mod server_features;
 pub mod supervision;
 mod task_runner;
 pub mod transcript;
+pub mod usage;
 mod wakeups;
 
 pub use config::{

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{Request, State};
+use axum::extract::{Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
@@ -207,6 +207,7 @@ pub(crate) async fn serve(
 fn router(state: ApiState) -> Router {
     Router::new()
         .route("/health", get(health))
+        .route("/usage", get(usage))
         .route("/repo/checkout", post(repo_checkout))
         .route("/shutdown", post(shutdown))
         .layer(from_fn_with_state(state.clone(), same_machine_only))
@@ -328,6 +329,22 @@ pub(crate) fn health_report(shared: &Shared) -> HealthReport {
         state: state.word().to_owned(),
         state_reason: state.reason().map(str::to_owned),
     }
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct UsageQuery {
+    /// `YYYY-MM-DD`, or a number of days such as `7d`.
+    since: Option<String>,
+}
+
+/// `GET /usage[?since=YYYY-MM-DD|Nd]`: what the UI shows of token usage.
+async fn usage(State(state): State<ApiState>, Query(query): Query<UsageQuery>) -> Response {
+    let since = match query.since.as_deref().map(crate::usage::parse_since) {
+        None => None,
+        Some(Ok(date)) => Some(date),
+        Some(Err(message)) => return refuse(StatusCode::BAD_REQUEST, &message),
+    };
+    Json(state.shared.usage.report(since)).into_response()
 }
 
 async fn shutdown(State(state): State<ApiState>, headers: HeaderMap) -> Response {

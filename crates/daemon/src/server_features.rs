@@ -52,4 +52,6 @@ pub struct ServerFeatures {
     pub recover_orphans: Feature,
     pub daemon_workspaces: Feature,
     pub token_renewal: Feature,
+    /// The seed's machine-wide usage upload, removed from current servers.
+    pub runtime_usage: Feature,
 }

@@ -21,6 +21,8 @@ use crate::outbox::{Delivery, Report};
 use crate::transcript::{Redactor, TranscriptBuilder};
 use multica_api::wire::TaskUsageEntry;
 
+use crate::usage::{TaskModelUsage, TaskUsage};
+
 /// How often buffered transcript text is sent, as in the Go daemon.
 const TRANSCRIPT_FLUSH_INTERVAL: Duration = Duration::from_millis(500);
 
@@ -252,6 +254,14 @@ async fn execute(
     ]);
     let (outcome, stopped) =
         supervise(shared, &task.id, run, agent_cancel, stop, redactor.clone()).await;
+    keep_usage(
+        shared,
+        task,
+        runtime,
+        workspace_id,
+        &outcome,
+        stopped.as_ref(),
+    );
 
     match stopped {
         Some(StopReason::ServerCancelled) => {
@@ -718,6 +728,48 @@ async fn acknowledge_cancel(shared: &Shared, task_id: &str) {
     {
         debug!(%error, "cancel-ack failed");
     }
+}
+
+/// Keeps the run's tokens in the local ledger (for `multica usage --by task` and the
+/// UI), whatever the server does with them, and asks for a log scan soon.
+fn keep_usage(
+    shared: &Shared,
+    task: &AgentTask,
+    runtime: &RuntimeBinding,
+    workspace_id: &str,
+    outcome: &multica_agents::RunOutcome,
+    stopped: Option<&StopReason>,
+) {
+    shared.usage.wake.notify_one();
+    if outcome.usage.is_empty() {
+        return;
+    }
+    let result = match (stopped, &outcome.status) {
+        (Some(StopReason::ServerCancelled), _) => "cancelled",
+        (Some(StopReason::DaemonStopping), _) => "stopped",
+        (None, RunStatus::Completed) if !outcome.output.trim().is_empty() => "completed",
+        (None, _) => "failed",
+    };
+    let now = chrono::Utc::now();
+    let record = TaskUsage {
+        task_id: task.id.clone(),
+        issue_id: task.issue_id.clone(),
+        workspace_id: workspace_id.to_owned(),
+        runtime_id: runtime.id.clone(),
+        agent: runtime.provider.to_string(),
+        finished_at: now,
+        date: now.with_timezone(&chrono::Local).date_naive(),
+        outcome: result.to_owned(),
+        models: outcome
+            .usage
+            .iter()
+            .map(|model| TaskModelUsage::from_run(model, shared.usage.prices()))
+            .collect(),
+    };
+    if let Err(error) = shared.usage.ledger.append(record.clone()) {
+        warn!(%error, "the task's usage was not written to the local ledger");
+    }
+    shared.emit(EngineEvent::TaskUsage { usage: record });
 }
 
 /// Current servers: the run's tokens per model, with the task. A server that is

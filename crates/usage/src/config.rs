@@ -7,11 +7,26 @@ use crate::prices::PriceTable;
 use crate::record::Provider;
 use crate::zone::DayZone;
 
-/// A folder whose `*.jsonl` files (at any depth) are logs of one provider.
+/// A folder whose `*.jsonl` files are logs of one provider.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogRoot {
     pub provider: Provider,
     pub path: PathBuf,
+    pub layout: Layout,
+}
+
+/// Where below a root's path the logs are.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Layout {
+    /// Every `*.jsonl` at any depth.
+    #[default]
+    Tree,
+    /// Every `*.jsonl` at any depth of the named `folders` of each directory exactly
+    /// `depth` levels below the path, and nothing else: for trees with logs in known
+    /// places among much else, such as the daemon's per-task Codex homes
+    /// (`<workspaces root>/<workspace>/<task>/codex-home/sessions`) beside the tasks'
+    /// checkouts.
+    Nested { depth: usize, folders: Vec<PathBuf> },
 }
 
 impl LogRoot {
@@ -19,6 +34,7 @@ impl LogRoot {
         LogRoot {
             provider: Provider::Claude,
             path: path.into(),
+            layout: Layout::Tree,
         }
     }
 
@@ -26,6 +42,25 @@ impl LogRoot {
         LogRoot {
             provider: Provider::Codex,
             path: path.into(),
+            layout: Layout::Tree,
+        }
+    }
+
+    /// Logs in `folders` of the directories `depth` levels below `path` (see
+    /// [`Layout::Nested`]).
+    pub fn nested(
+        provider: Provider,
+        path: impl Into<PathBuf>,
+        depth: usize,
+        folders: impl IntoIterator<Item = impl Into<PathBuf>>,
+    ) -> LogRoot {
+        LogRoot {
+            provider,
+            path: path.into(),
+            layout: Layout::Nested {
+                depth,
+                folders: folders.into_iter().map(Into::into).collect(),
+            },
         }
     }
 }

@@ -84,7 +84,8 @@
 //! the project folder (its working directory with `/` and `.` turned into `-`), for
 //! Codex the `cwd` of the rollout's `turn_context`. That is what maps usage to a
 //! Multica task: a task's work directory identifies its sessions. Tasks that run Codex
-//! with a private `CODEX_HOME` are counted only if that home is added as a root.
+//! with a private `CODEX_HOME` are counted only if that home is under a root; the
+//! daemon adds its tasks' homes with one [`Layout::Nested`] root.
 
 //! # Cost
 //!
@@ -112,7 +113,7 @@ mod strings;
 mod walk;
 mod zone;
 
-pub use config::{LogRoot, ScanConfig, default_roots};
+pub use config::{Layout, LogRoot, ScanConfig, default_roots};
 pub use error::{Result, UsageError};
 pub use prices::{ModelPrice, PriceTable, TierPrice};
 pub use record::{LONG_CONTEXT_THRESHOLD, Provider};

@@ -134,6 +134,29 @@ impl PriceTable {
         })
     }
 
+    /// Cost in USD of one agent run's tokens as its CLI reported them (a sum over
+    /// the run's requests), or `None` when the model has no price. The run's sum
+    /// cannot tell which requests were long-context or which cache writes were 1-hour
+    /// ones, so the standard rates and 5-minute cache writes apply; the log scan
+    /// prices each request and is exact.
+    pub fn run_cost(
+        &self,
+        model: &str,
+        input: u64,
+        output: u64,
+        cache_write: u64,
+        cache_read: u64,
+    ) -> Option<f64> {
+        let tokens = Tokens {
+            input,
+            output,
+            cache_write_5m: cache_write,
+            cache_read,
+            ..Tokens::default()
+        };
+        Some(self.lookup(model)?.cost(&tokens, &Tokens::default()))
+    }
+
     /// Cost in USD of standard-tier and long-context-tier token sums.
     #[cfg(test)]
     pub(crate) fn cost(
@@ -242,5 +265,21 @@ mod tests {
         );
         assert_eq!(table.cost("claude-opus-4-5-fast", &tokens, &none), None);
         assert_eq!(table.cost("mystery-model", &tokens, &none), None);
+    }
+
+    #[test]
+    fn prices_a_run_at_the_standard_rates() {
+        let table = PriceTable::built_in();
+        let sonnet = table.lookup("claude-sonnet-4").expect("priced").standard;
+        let expected = (2.0 * sonnet.input
+            + 1.0 * sonnet.output
+            + 1.0 * sonnet.cache_write_5m
+            + 4.0 * sonnet.cache_read)
+            / 1_000_000.0;
+        let cost = table
+            .run_cost("claude-sonnet-4-20250514", 2, 1, 1, 4)
+            .expect("priced");
+        assert!((cost - expected).abs() < 1e-15, "{cost} vs {expected}");
+        assert_eq!(table.run_cost("mystery-model", 1, 1, 0, 0), None);
     }
 }

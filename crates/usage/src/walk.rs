@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rustc_hash::FxHashMap;
 
-use crate::config::LogRoot;
+use crate::config::{Layout, LogRoot};
 use crate::record::Provider;
 
 const RACY_WINDOW: Duration = Duration::from_secs(2);
@@ -108,14 +108,17 @@ enum Visit {
 pub(crate) fn walk(roots: &[LogRoot], cache: &mut DirectoryCache, threads: usize) -> Vec<Found> {
     let now = SystemTime::now();
     let mut files: Vec<(usize, PathBuf)> = Vec::new();
-    let mut level: Vec<(usize, PathBuf)> = roots
-        .iter()
-        .enumerate()
-        .map(|(index, root)| (index, root.path.clone()))
-        .collect();
+    let mut level: Vec<Pending> = Vec::new();
+    for (index, root) in roots.iter().enumerate() {
+        let above = match &root.layout {
+            Layout::Tree => None,
+            Layout::Nested { depth, .. } => Some(*depth),
+        };
+        push_directory(&mut level, root, index, root.path.clone(), above);
+    }
     while !level.is_empty() {
         let listings = &cache.listings;
-        let visits = parallel_map(level, threads, |(root, directory)| {
+        let visits = parallel_map(level, threads, |(root, directory, above)| {
             let visit = match fs::metadata(&directory) {
                 Ok(metadata) if metadata.is_dir() => {
                     let mtime = mtime_of(&metadata);
@@ -130,10 +133,10 @@ pub(crate) fn walk(roots: &[LogRoot], cache: &mut DirectoryCache, threads: usize
                 }
                 _ => Visit::Gone,
             };
-            (root, directory, visit)
+            (root, directory, above, visit)
         });
         let mut next = Vec::new();
-        for (root, directory, visit) in visits {
+        for (root, directory, above, visit) in visits {
             let key = directory.into_os_string();
             match visit {
                 Visit::Gone => {
@@ -146,8 +149,13 @@ pub(crate) fn walk(roots: &[LogRoot], cache: &mut DirectoryCache, threads: usize
                 Visit::Cached => {}
             }
             if let Some(listing) = cache.listings.get(&key) {
-                next.extend(listing.directories.iter().map(|d| (root, d.clone())));
-                files.extend(listing.files.iter().map(|f| (root, f.clone())));
+                let below = above.map(|levels| levels - 1);
+                for child in &listing.directories {
+                    push_directory(&mut next, &roots[root], root, child.clone(), below);
+                }
+                if above.is_none() {
+                    files.extend(listing.files.iter().map(|f| (root, f.clone())));
+                }
             }
         }
         level = next;
@@ -164,6 +172,31 @@ pub(crate) fn walk(roots: &[LogRoot], cache: &mut DirectoryCache, threads: usize
     .into_iter()
     .flatten()
     .collect()
+}
+
+/// A directory still to visit: its root, its path, and for a [`Layout::Nested`]
+/// root how many levels it is above the log folders (`None` inside them).
+type Pending = (usize, PathBuf, Option<usize>);
+
+/// Queues `directory`; one at the depth of a nested root's log folders is replaced
+/// by those folders.
+fn push_directory(
+    level: &mut Vec<Pending>,
+    root: &LogRoot,
+    index: usize,
+    directory: PathBuf,
+    above: Option<usize>,
+) {
+    match (above, &root.layout) {
+        (Some(0), Layout::Nested { folders, .. }) => {
+            level.extend(
+                folders
+                    .iter()
+                    .map(|folder| (index, directory.join(folder), None)),
+            );
+        }
+        _ => level.push((index, directory, above)),
+    }
 }
 
 fn read_listing(
@@ -250,6 +283,52 @@ mod tests {
             Some("p")
         );
         assert_eq!(project_of(&roots[0], &dir.path().join("top.jsonl")), None);
+    }
+
+    #[test]
+    fn a_nested_root_reads_only_its_log_folders() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let task = dir.path().join("workspace-1").join("task-1");
+        for folder in [
+            "codex-home/sessions/2026/11/30",
+            "codex-home/archived_sessions",
+            "workdir/logs",
+        ] {
+            fs::create_dir_all(task.join(folder)).expect("mkdir");
+        }
+        fs::write(
+            task.join("codex-home/sessions/2026/11/30/rollout.jsonl"),
+            "{}\n",
+        )
+        .expect("write");
+        fs::write(task.join("codex-home/archived_sessions/old.jsonl"), "{}\n").expect("write");
+        // A checkout's own JSONL files and files above the log folders are not logs.
+        fs::write(task.join("workdir/logs/data.jsonl"), "{}\n").expect("write");
+        fs::write(task.join("stray.jsonl"), "{}\n").expect("write");
+        fs::write(dir.path().join("workspace-1").join("stray.jsonl"), "{}\n").expect("write");
+        let roots = [LogRoot::nested(
+            Provider::Codex,
+            dir.path(),
+            2,
+            ["codex-home/sessions", "codex-home/archived_sessions"],
+        )];
+        let mut cache = DirectoryCache::default();
+        assert_eq!(
+            names(&walk(&roots, &mut cache, 2)),
+            ["old.jsonl", "rollout.jsonl"]
+        );
+        // A task added later is found on the next walk.
+        let later = dir
+            .path()
+            .join("workspace-2")
+            .join("task-9")
+            .join("codex-home/sessions");
+        fs::create_dir_all(&later).expect("mkdir");
+        fs::write(later.join("new.jsonl"), "{}\n").expect("write");
+        assert_eq!(
+            names(&walk(&roots, &mut cache, 2)),
+            ["new.jsonl", "old.jsonl", "rollout.jsonl"]
+        );
     }
 
     #[test]

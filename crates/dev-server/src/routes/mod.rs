@@ -28,7 +28,6 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/heartbeat", post(daemon::heartbeat))
         .route("/runtimes/{runtime_id}/tasks/claim", post(daemon::claim))
         .route("/runtimes/{runtime_id}/tasks/pending", get(daemon::pending))
-        .route("/runtimes/{runtime_id}/usage", post(daemon::usage))
         .route(
             "/runtimes/{runtime_id}/ping/{ping_id}/result",
             post(daemon::ping_result),
@@ -46,6 +45,10 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             "/tasks/{task_id}/messages",
             post(daemon::post_messages).get(daemon::list_messages),
         );
+    if !current {
+        // Current servers count usage per task; the machine-wide upload is gone.
+        daemon = daemon.route("/runtimes/{runtime_id}/usage", post(daemon::usage));
+    }
     if current {
         daemon = daemon
             .route("/tasks/claim", post(current::batch_claim))
