@@ -166,6 +166,10 @@ pub(crate) struct Shared {
     pub(crate) repo_refresh: mpsc::UnboundedSender<RepoRefresh>,
     /// Per-task usage and the last scan of the machine's agent logs.
     pub(crate) usage: crate::usage::UsageState,
+    /// No new tasks are claimed while set; running ones go on.
+    pub(crate) paused: std::sync::atomic::AtomicBool,
+    /// Stops running tasks from this machine, by task id.
+    pub(crate) local_cancels: Mutex<BTreeMap<String, CancellationToken>>,
 }
 
 /// A request to bring a workspace's cached repositories up to date.
@@ -176,6 +180,23 @@ pub(crate) struct RepoRefresh {
 }
 
 impl Shared {
+    /// The token that stops `task_id` from this machine (made on first ask).
+    pub(crate) fn local_cancel_for(&self, task_id: &str) -> CancellationToken {
+        self.local_cancels
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .entry(task_id.to_owned())
+            .or_default()
+            .clone()
+    }
+
+    pub(crate) fn forget_local_cancel(&self, task_id: &str) {
+        self.local_cancels
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .remove(task_id);
+    }
+
     pub(crate) fn registry(&self) -> MutexGuard<'_, Registry> {
         // A panic while holding the lock leaves plain data behind; keep going.
         self.registry
@@ -289,6 +310,39 @@ impl EngineHandle {
         self.shared.usage.report(since)
     }
 
+    /// Stops or resumes taking new tasks; running tasks go on either way.
+    pub fn set_paused(&self, paused: bool) {
+        let was = self
+            .shared
+            .paused
+            .swap(paused, std::sync::atomic::Ordering::Relaxed);
+        if was != paused {
+            info!(
+                paused,
+                "taking new tasks {}",
+                if paused { "paused" } else { "resumed" }
+            );
+            self.shared.emit(EngineEvent::PausedChanged { paused });
+            self.shared.wake_claims.notify_one();
+        }
+    }
+
+    pub fn is_paused(&self) -> bool {
+        self.shared
+            .paused
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Stops a running task's agent and reports the task failed ("stopped on this
+    /// machine"). `false` when no such task runs here.
+    pub fn cancel_task(&self, task_id: &str) -> bool {
+        let running = self.shared.active().contains_key(task_id);
+        if running {
+            self.shared.local_cancel_for(task_id).cancel();
+        }
+        running
+    }
+
     /// Asks for a scan of the agents' logs soon (scans are at least 10 s apart).
     pub fn rescan_usage(&self) {
         self.shared.usage.wake.notify_one();
@@ -385,6 +439,8 @@ impl Engine {
             outbox,
             features: ServerFeatures::default(),
             usage,
+            paused: std::sync::atomic::AtomicBool::new(false),
+            local_cancels: Mutex::new(BTreeMap::new()),
             recovered_runtimes: Mutex::new(BTreeSet::new()),
             workspaces_etag: Mutex::new(None),
             socket: crate::wakeups::SocketHealth::default(),
@@ -735,6 +791,13 @@ async fn claim_loop(
     loop {
         if shutdown.is_cancelled() {
             return;
+        }
+        if shared.paused.load(std::sync::atomic::Ordering::Relaxed) {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = shared.wake_claims.notified() => {}
+            }
+            continue;
         }
         let runtimes = shared.registry().runtimes();
         let mut claimed = false;

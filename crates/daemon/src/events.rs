@@ -62,6 +62,10 @@ pub enum EngineEvent {
     StateChanged {
         state: crate::supervision::EngineState,
     },
+    /// Taking new tasks was paused or resumed ([`crate::EngineHandle::set_paused`]).
+    PausedChanged {
+        paused: bool,
+    },
     /// Shutdown began; running tasks get the grace period.
     Stopping,
     Stopped,

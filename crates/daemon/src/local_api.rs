@@ -57,6 +57,9 @@ pub struct HealthReport {
     /// Why the engine is degraded or offline.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state_reason: Option<String>,
+    /// Not taking new tasks (paused from the app).
+    #[serde(default)]
+    pub paused: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -328,6 +331,7 @@ pub(crate) fn health_report(shared: &Shared) -> HealthReport {
         active_tasks,
         state: state.word().to_owned(),
         state_reason: state.reason().map(str::to_owned),
+        paused: shared.paused.load(std::sync::atomic::Ordering::Relaxed),
     }
 }
 

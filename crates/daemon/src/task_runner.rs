@@ -56,6 +56,8 @@ enum StopReason {
     ServerCancelled,
     /// The daemon is shutting down and the grace period ran out.
     DaemonStopping,
+    /// Someone on this machine stopped it (the app's tray or window).
+    CancelledHere,
 }
 
 pub(crate) async fn run_task(
@@ -109,12 +111,27 @@ async fn run_task_inner(
     });
 
     shared.outbox.mark_running(&task_id);
-    let outcome = execute(shared, &task, &runtime, &workspace_id, &agent_name, &stop).await;
+    let cancel_here = shared.local_cancel_for(&task_id);
+    let stops = Stops {
+        daemon: &stop,
+        here: &cancel_here,
+    };
+    let outcome = execute(shared, &task, &runtime, &workspace_id, &agent_name, stops).await;
+    shared.forget_local_cancel(&task_id);
     // Its end is delivered or waiting in the outbox: no orphan if we die now.
     shared.outbox.clear_running(&task_id);
     info!(outcome = ?outcome, "task finished");
     shared.active().remove(&task_id);
     shared.emit(EngineEvent::TaskFinished { task_id, outcome });
+}
+
+/// What can stop a task before its agent ends.
+#[derive(Clone, Copy)]
+struct Stops<'a> {
+    /// The daemon is stopping.
+    daemon: &'a CancellationToken,
+    /// Cancelled on this machine ([`crate::EngineHandle::cancel_task`]).
+    here: &'a CancellationToken,
 }
 
 async fn execute(
@@ -123,8 +140,9 @@ async fn execute(
     runtime: &RuntimeBinding,
     workspace_id: &str,
     agent_name: &str,
-    stop: &CancellationToken,
+    stops: Stops<'_>,
 ) -> TaskOutcome {
+    let stop = stops.daemon;
     let client = &shared.client;
     let Some(agent) = shared.agent_for(&runtime.provider) else {
         let error = format!(
@@ -253,7 +271,7 @@ async fn execute(
         task.task_token().unwrap_or_default(),
     ]);
     let (outcome, stopped) =
-        supervise(shared, &task.id, run, agent_cancel, stop, redactor.clone()).await;
+        supervise(shared, &task.id, run, agent_cancel, stops, redactor.clone()).await;
     keep_usage(
         shared,
         task,
@@ -268,6 +286,18 @@ async fn execute(
             info!("task cancelled on the server; result discarded");
             acknowledge_cancel(shared, &task.id).await;
             return TaskOutcome::Cancelled;
+        }
+        Some(StopReason::CancelledHere) => {
+            return report_failure(
+                shared,
+                &task.id,
+                format!(
+                    "stopped on {} by its user while {} was working; assign the issue again to retry",
+                    shared.config.device_name,
+                    runtime.provider.display_name()
+                ),
+            )
+            .await;
         }
         Some(StopReason::DaemonStopping) => {
             return report_failure(
@@ -528,7 +558,7 @@ async fn supervise(
     task_id: &str,
     run: AgentRun,
     agent_cancel: CancellationToken,
-    stop: &CancellationToken,
+    stops: Stops<'_>,
     redactor: Redactor,
 ) -> (RunOutcome, Option<StopReason>) {
     let AgentRun {
@@ -575,9 +605,15 @@ async fn supervise(
                     Err(error) => debug!(%error, "status poll failed"),
                 }
             }
-            () = stop.cancelled(), if stopped.is_none() => {
+            () = stops.daemon.cancelled(), if stopped.is_none() => {
                 stopped = Some(StopReason::DaemonStopping);
                 transcript.push_error("The daemon is stopping; the agent was stopped.");
+                agent_cancel.cancel();
+            }
+            () = stops.here.cancelled(), if stopped.is_none() => {
+                info!("task cancelled on this machine; stopping the agent");
+                stopped = Some(StopReason::CancelledHere);
+                transcript.push_error("Stopped on this machine by its user.");
                 agent_cancel.cancel();
             }
         }
@@ -745,7 +781,7 @@ fn keep_usage(
         return;
     }
     let result = match (stopped, &outcome.status) {
-        (Some(StopReason::ServerCancelled), _) => "cancelled",
+        (Some(StopReason::ServerCancelled | StopReason::CancelledHere), _) => "cancelled",
         (Some(StopReason::DaemonStopping), _) => "stopped",
         (None, RunStatus::Completed) if !outcome.output.trim().is_empty() => "completed",
         (None, _) => "failed",
