@@ -17,6 +17,9 @@ scripts/install-agent-clis.sh
 # it runs in a sandbox; CI runs as root in a throw-away machine.
 if [ "$(id -u)" = 0 ]; then export IS_SANDBOX=1; fi
 
+step "the app's window (ui/: npm ci, tsc, vite build)"
+scripts/build-ui.sh
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
@@ -28,5 +31,8 @@ step "cargo test"
 # use the real Secret Service.
 scripts/with-test-keychain.sh \
   cargo test --locked --workspace -- --test-threads="${TEST_THREADS:-2}"
+
+step "the desktop app end to end (Xvfb, WebDriver, real keychain, real Claude Code)"
+timeout 900 tests/e2e/run.sh
 
 step "all checks passed in ${SECONDS}s"

@@ -191,37 +191,13 @@ fn write_pid_file(path: &std::path::Path) -> std::io::Result<()> {
 /// The first SIGINT or SIGTERM starts a graceful shutdown; a second one ends the
 /// process at once (the user means it).
 async fn stop_on_signals(shutdown: CancellationToken) {
-    wait_for_signal().await;
+    multica_daemon::signals::stop_requested().await;
     info!("shutdown requested; finishing running tasks (press Ctrl-C again to quit at once)");
     shutdown.cancel();
-    wait_for_signal().await;
+    multica_daemon::signals::stop_requested().await;
     let killed = multica_agents::kill_all_agents();
     warn!(agents_killed = killed, "second signal: exiting now");
     std::process::exit(130);
-}
-
-#[cfg(unix)]
-async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) {
-        (Ok(mut interrupt), Ok(mut terminate)) => {
-            tokio::select! {
-                _ = interrupt.recv() => {}
-                _ = terminate.recv() => {}
-            }
-        }
-        _ => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
-}
-
-#[cfg(not(unix))]
-async fn wait_for_signal() {
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 async fn fetch_health(port: u16, timeout: Duration) -> Option<HealthReport> {

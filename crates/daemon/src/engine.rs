@@ -170,6 +170,8 @@ pub(crate) struct Shared {
     pub(crate) paused: std::sync::atomic::AtomicBool,
     /// Stops running tasks from this machine, by task id.
     pub(crate) local_cancels: Mutex<BTreeMap<String, CancellationToken>>,
+    /// The host's updater, for the server's update requests (none when headless).
+    pub(crate) self_updater: std::sync::OnceLock<Arc<dyn crate::self_update::SelfUpdater>>,
 }
 
 /// A request to bring a workspace's cached repositories up to date.
@@ -310,6 +312,11 @@ impl EngineHandle {
         self.shared.usage.report(since)
     }
 
+    /// Lets the server's update requests go to the host's updater (once).
+    pub fn set_self_updater(&self, updater: Arc<dyn crate::self_update::SelfUpdater>) {
+        let _ = self.shared.self_updater.set(updater);
+    }
+
     /// Stops or resumes taking new tasks; running tasks go on either way.
     pub fn set_paused(&self, paused: bool) {
         let was = self
@@ -441,6 +448,7 @@ impl Engine {
             usage,
             paused: std::sync::atomic::AtomicBool::new(false),
             local_cancels: Mutex::new(BTreeMap::new()),
+            self_updater: std::sync::OnceLock::new(),
             recovered_runtimes: Mutex::new(BTreeSet::new()),
             workspaces_etag: Mutex::new(None),
             socket: crate::wakeups::SocketHealth::default(),

@@ -54,7 +54,7 @@ async fn beat_once(shared: &Arc<Shared>, stop: &CancellationToken) {
                     tokio::spawn(answer_ping(Arc::clone(shared), runtime.clone(), ping.id));
                 }
                 if let Some(update) = response.pending_update {
-                    tokio::spawn(refuse_update(Arc::clone(shared), runtime.clone(), update));
+                    tokio::spawn(answer_update(Arc::clone(shared), runtime.clone(), update));
                 }
             }
             Err(error) if error.is_not_found() => {
@@ -132,24 +132,42 @@ async fn ping_agent(shared: &Shared, runtime: &RuntimeBinding) -> Result<String,
     }
 }
 
-/// The headless daemon does not replace itself: updates come from the desktop app's
-/// signed updater or the package manager that installed it. Say so instead of
-/// leaving the request to time out.
-async fn refuse_update(shared: Arc<Shared>, runtime: RuntimeBinding, update: PendingUpdate) {
-    info!(runtime_id = %runtime.id, target = %update.target_version, "update requested; not supported by this daemon");
-    let result = UpdateResultRequest {
-        status: "failed".to_owned(),
-        output: String::new(),
-        error: format!(
+/// The host's updater does the update when there is one (`running`, then
+/// `completed` or `failed`); the headless daemon does not replace itself — updates
+/// come from the desktop app or the package manager that installed it — and says
+/// so instead of leaving the request to time out.
+async fn answer_update(shared: Arc<Shared>, runtime: RuntimeBinding, update: PendingUpdate) {
+    let report = |status: &str, output: String, error: String| {
+        let shared = Arc::clone(&shared);
+        let (runtime_id, update_id) = (runtime.id.clone(), update.id.clone());
+        let result = UpdateResultRequest {
+            status: status.to_owned(),
+            output,
+            error,
+        };
+        async move {
+            if let Err(error) = shared
+                .client
+                .report_update_result(&runtime_id, &update_id, &result)
+                .await
+            {
+                warn!(update_id, %error, "reporting the update result failed");
+            }
+        }
+    };
+    let Some(updater) = shared.self_updater.get().cloned() else {
+        info!(runtime_id = %runtime.id, target = %update.target_version, "update requested; not supported by this daemon");
+        let error = format!(
             "this daemon ({}) cannot update itself to {}; update the Multica desktop app, or reinstall the multica CLI",
             shared.config.cli_version, update.target_version
-        ),
+        );
+        report("failed", String::new(), error).await;
+        return;
     };
-    if let Err(error) = shared
-        .client
-        .report_update_result(&runtime.id, &update.id, &result)
-        .await
-    {
-        warn!(update_id = %update.id, %error, "reporting the update result failed");
+    info!(runtime_id = %runtime.id, target = %update.target_version, "update requested");
+    report("running", String::new(), String::new()).await;
+    match updater.update(update.target_version.clone()).await {
+        Ok(output) => report("completed", output, String::new()).await,
+        Err(error) => report("failed", String::new(), error).await,
     }
 }

@@ -65,3 +65,46 @@ async fn a_task_stopped_here_is_reported_failed_and_its_agent_ends() {
     }
     engine.stop().await;
 }
+
+/// A host updater that says what it was asked for.
+#[derive(Debug)]
+struct RecordingUpdater;
+
+impl multica_daemon::self_update::SelfUpdater for RecordingUpdater {
+    fn update(
+        &self,
+        target_version: String,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, String>> + Send>> {
+        Box::pin(async move { Ok(format!("downloaded {target_version}; installs when idle")) })
+    }
+}
+
+#[tokio::test]
+async fn the_servers_update_request_goes_to_the_hosts_updater() {
+    let harness = Harness::new(Script::Succeed).await;
+    let engine = harness.start_engine().await;
+    engine
+        .handle
+        .set_self_updater(std::sync::Arc::new(RecordingUpdater));
+    let runtime_id = harness.runtime_in(&harness.workspace_id).await;
+    harness
+        .admin()
+        .queue_heartbeat_actions(multica_dev_server::HeartbeatActions {
+            runtime_id,
+            ping: false,
+            update_target_version: Some("v2.0.0".into()),
+        })
+        .expect("queue the update");
+    let update = harness
+        .server
+        .wait_until(support::WAIT, |state| {
+            state
+                .updates()
+                .into_iter()
+                .find(|update| update.status == "completed")
+        })
+        .await
+        .expect("the update is reported completed");
+    assert_eq!(update.output, "downloaded v2.0.0; installs when idle");
+    engine.stop().await;
+}

@@ -1,0 +1,17 @@
+//! How the engine's host updates itself when the server asks (a heartbeat's
+//! `pending_update`). The headless daemon has no updater and says so; the desktop
+//! app hands its signed updater to the engine.
+
+use std::future::Future;
+use std::pin::Pin;
+
+/// The host's updater, as the engine calls it.
+pub trait SelfUpdater: Send + Sync + std::fmt::Debug {
+    /// Gets the update to `target_version` (or the newest the host's channel offers),
+    /// verified and ready to install. `Ok` with what was done (the host installs it
+    /// once no task runs, and restarts); `Err` with why not.
+    fn update(
+        &self,
+        target_version: String,
+    ) -> Pin<Box<dyn Future<Output = Result<String, String>> + Send + 'static>>;
+}

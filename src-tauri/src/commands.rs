@@ -1,0 +1,163 @@
+//! IPC commands for the window: thin wrappers over `core` and the engine handle.
+//! No command returns a token: the window never sees one.
+
+// Tauri hands commands their arguments (state, handles, strings) by value.
+#![allow(clippy::needless_pass_by_value)]
+
+use std::sync::Arc;
+
+use multica_api::Secret;
+use tauri::{AppHandle, State};
+
+use crate::core::{AppCore, AppStatus, CoreError, WorkspaceRow};
+use crate::host::StopMode;
+use crate::settings::AppSettings;
+
+type Core<'a> = State<'a, Arc<AppCore>>;
+
+pub(crate) fn handlers() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static {
+    tauri::generate_handler![
+        app_status,
+        login_with_token,
+        import_config_token,
+        logout,
+        list_workspaces,
+        set_workspace_watched,
+        get_settings,
+        save_settings,
+        set_paused,
+        cancel_task,
+        usage,
+        diagnostics,
+        copy_diagnostics,
+        open_logs_folder,
+        check_for_updates,
+        quit,
+    ]
+}
+
+#[tauri::command]
+fn app_status(core: Core<'_>) -> AppStatus {
+    core.status()
+}
+
+/// Checks the pasted token with the server and keeps it in the OS keychain.
+#[tauri::command]
+async fn login_with_token(
+    core: Core<'_>,
+    server_url: String,
+    token: String,
+) -> Result<String, CoreError> {
+    core.login_with_token(&server_url, Secret::new(token)).await
+}
+
+#[tauri::command]
+async fn import_config_token(core: Core<'_>) -> Result<String, CoreError> {
+    core.import_config_token().await
+}
+
+#[tauri::command]
+async fn logout(core: Core<'_>, stop_tasks: bool) -> Result<(), CoreError> {
+    let mode = if stop_tasks {
+        StopMode::StopTasks
+    } else {
+        StopMode::WaitForTasks
+    };
+    core.logout(mode).await
+}
+
+#[tauri::command]
+async fn list_workspaces(core: Core<'_>) -> Result<Vec<WorkspaceRow>, CoreError> {
+    core.workspaces().await
+}
+
+#[tauri::command]
+fn set_workspace_watched(
+    core: Core<'_>,
+    id: String,
+    name: String,
+    watched: bool,
+) -> Result<(), CoreError> {
+    core.set_watched(&id, &name, watched)
+}
+
+#[tauri::command]
+fn get_settings(core: Core<'_>) -> AppSettings {
+    core.settings()
+}
+
+/// Saves the settings and applies what can be applied now: start at login, the
+/// log level; the engine's own settings once no task runs.
+#[tauri::command]
+fn save_settings(app: AppHandle, core: Core<'_>, settings: AppSettings) -> Result<(), CoreError> {
+    use tauri_plugin_autostart::ManagerExt;
+    core.save_settings(settings.clone())?;
+    let autostart = app.autolaunch();
+    let applied = if settings.start_at_login {
+        autostart.enable()
+    } else {
+        autostart.disable()
+    };
+    if let Err(error) = applied {
+        tracing::warn!(%error, "cannot change start at login");
+    }
+    crate::set_log_level(settings.log_level.as_deref().unwrap_or("info"));
+    Ok(())
+}
+
+#[tauri::command]
+fn set_paused(app: AppHandle, core: Core<'_>, paused: bool) {
+    core.host().set_paused(paused);
+    crate::refresh_tray(&app);
+}
+
+#[tauri::command]
+fn cancel_task(core: Core<'_>, task_id: String) -> bool {
+    core.host()
+        .engine()
+        .is_some_and(|engine| engine.cancel_task(&task_id))
+}
+
+/// Token usage from `since` (`YYYY-MM-DD` or `7d`; default: the last 30 days).
+#[tauri::command]
+fn usage(
+    core: Core<'_>,
+    since: Option<String>,
+) -> Result<Option<multica_daemon::usage::UsageReport>, CoreError> {
+    let since = since
+        .as_deref()
+        .map(multica_daemon::usage::parse_since)
+        .transpose()
+        .map_err(CoreError::Invalid)?;
+    Ok(core.host().engine().map(|engine| engine.usage(since)))
+}
+
+#[tauri::command]
+fn diagnostics(app: AppHandle) -> String {
+    crate::diagnostics(&app)
+}
+
+#[tauri::command]
+fn copy_diagnostics(app: AppHandle) {
+    crate::copy_diagnostics(&app);
+}
+
+#[tauri::command]
+fn open_logs_folder(app: AppHandle) {
+    crate::open_logs_folder(&app);
+}
+
+#[tauri::command]
+fn check_for_updates(app: AppHandle) {
+    crate::updates::check_now(&app, true);
+}
+
+#[tauri::command]
+fn quit(app: AppHandle, stop_tasks: bool) {
+    let mode = if stop_tasks {
+        StopMode::StopTasks
+    } else {
+        StopMode::WaitForTasks
+    };
+    crate::quit(&app, mode);
+}

@@ -1,0 +1,507 @@
+//! What the window and the tray ask of the app, without Tauri: who is logged in
+//! (the token in the OS keychain, shared with the CLI's `multica login`), which
+//! workspaces are watched (the profile's `config.json`, shared with the CLI and read
+//! live by the engine), the app's settings, and the hosted engine.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use multica_api::{Secret, ServerUrl, UserClient};
+use multica_daemon::cli_config::{CliConfig, profile_dir};
+use multica_daemon::config::DEFAULT_SERVER_URL;
+use multica_daemon::{
+    ConfigOverrides, DaemonConfig, Environment, HealthReport, ProcessEnvironment,
+};
+use multica_token_store::{TokenAccount, TokenStore};
+use serde::Serialize;
+use tracing::{info, warn};
+
+use crate::host::{ConfigSource, EngineHost, HostStatus, StopMode};
+use crate::settings::AppSettings;
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+const USER_AGENT: &str = concat!("multica-desktop/", env!("CARGO_PKG_VERSION"));
+
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error(
+        "the server refused the token: check that it is a Multica personal access token for {server}"
+    )]
+    TokenRefused { server: String },
+    #[error("cannot reach {server}: {reason}")]
+    Unreachable { server: String, reason: String },
+    #[error("not logged in")]
+    NotLoggedIn,
+    #[error(transparent)]
+    Store(#[from] multica_token_store::TokenStoreError),
+    #[error(transparent)]
+    Config(#[from] multica_daemon::cli_config::CliConfigError),
+    #[error(transparent)]
+    Settings(#[from] crate::settings::SettingsError),
+}
+
+impl Serialize for CoreError {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_string())
+    }
+}
+
+/// Where the app's files are.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    pub profile: Option<String>,
+    /// `~/.multica` or `~/.multica/profiles/<name>`.
+    pub profile_dir: PathBuf,
+    /// The `multica` CLI agents call (its directory goes first on their PATH).
+    pub multica_cli: PathBuf,
+}
+
+impl Paths {
+    pub fn config_file(&self) -> PathBuf {
+        self.profile_dir.join("config.json")
+    }
+
+    pub fn settings_file(&self) -> PathBuf {
+        AppSettings::path_in(&self.profile_dir)
+    }
+
+    /// From the environment: `MULTICA_PROFILE`, the home directory, and the CLI that
+    /// ships beside the app's binary (`MULTICA_CLI` overrides it).
+    pub fn discover(profile: Option<String>) -> Result<Paths, CoreError> {
+        let env = ProcessEnvironment;
+        let home = env.home().ok_or_else(|| {
+            CoreError::Invalid("cannot find the home directory (set HOME)".into())
+        })?;
+        let profile = profile
+            .or_else(|| env.var("MULTICA_PROFILE"))
+            .filter(|name| !name.trim().is_empty());
+        let multica_cli = match env.var("MULTICA_CLI") {
+            Some(path) => PathBuf::from(path),
+            None => bundled_cli().ok_or_else(|| {
+                CoreError::Invalid(
+                    "the multica CLI is missing beside the app; reinstall Multica".into(),
+                )
+            })?,
+        };
+        Ok(Paths {
+            profile_dir: profile_dir(&home, profile.as_deref()),
+            profile,
+            multica_cli,
+        })
+    }
+}
+
+/// `multica` (`multica.exe`) beside the running binary: where the bundle puts it
+/// (Tauri's `externalBin`) and where `cargo build` leaves it.
+fn bundled_cli() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?.canonicalize().ok()?;
+    let name = if cfg!(windows) {
+        "multica.exe"
+    } else {
+        "multica"
+    };
+    let cli = exe.parent()?.join(name);
+    cli.is_file().then_some(cli)
+}
+
+/// What the window shows at the top, and the tray decides from.
+#[derive(Debug, Clone, Serialize)]
+pub struct AppStatus {
+    pub version: &'static str,
+    pub server_url: String,
+    pub profile: Option<String>,
+    pub host: HostStatus,
+    pub health: Option<HealthReport>,
+    /// A plain-text token in `config.json` (the Go CLI's way) that can be moved to the
+    /// keychain.
+    pub importable_token: bool,
+    pub paused: bool,
+}
+
+/// A workspace of the account, and whether this machine works for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WorkspaceRow {
+    pub id: String,
+    pub name: String,
+    pub watched: bool,
+}
+
+/// The app's state. One per process.
+pub struct AppCore {
+    paths: Paths,
+    store: Box<dyn TokenStore>,
+    settings: Mutex<AppSettings>,
+    host: EngineHost,
+    /// The server of the current (or last) login.
+    server_url: Mutex<ServerUrl>,
+}
+
+impl std::fmt::Debug for AppCore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppCore")
+            .field("paths", &self.paths)
+            .field("store", &self.store.location())
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poison| poison.into_inner())
+}
+
+impl AppCore {
+    pub fn new(paths: Paths, store: Box<dyn TokenStore>) -> Result<Arc<AppCore>, CoreError> {
+        let settings = AppSettings::load(&paths.settings_file())?;
+        let file = CliConfig::load(&paths.config_file())?;
+        let raw_url = ProcessEnvironment
+            .var("MULTICA_SERVER_URL")
+            .or_else(|| Some(file.server_url.clone()).filter(|url| !url.is_empty()))
+            .unwrap_or_else(|| DEFAULT_SERVER_URL.to_owned());
+        let server_url = ServerUrl::parse(&raw_url)
+            .map_err(|error| CoreError::Invalid(format!("server URL {raw_url:?}: {error}")))?;
+        Ok(Arc::new(AppCore {
+            paths,
+            store,
+            settings: Mutex::new(settings),
+            host: EngineHost::new(),
+            server_url: Mutex::new(server_url),
+        }))
+    }
+
+    pub fn host(&self) -> &EngineHost {
+        &self.host
+    }
+
+    pub fn paths(&self) -> &Paths {
+        &self.paths
+    }
+
+    pub fn settings(&self) -> AppSettings {
+        lock(&self.settings).clone()
+    }
+
+    pub fn server_url(&self) -> ServerUrl {
+        lock(&self.server_url).clone()
+    }
+
+    fn account(&self) -> TokenAccount {
+        TokenAccount::new(&self.server_url(), self.paths.profile.as_deref())
+    }
+
+    pub fn status(&self) -> AppStatus {
+        let importable_token =
+            CliConfig::load(&self.paths.config_file()).is_ok_and(|file| !file.token.is_empty());
+        AppStatus {
+            version: VERSION,
+            server_url: self.server_url().to_string(),
+            profile: self.paths.profile.clone(),
+            host: self.host.status(),
+            health: self.host.engine().map(|engine| engine.health()),
+            importable_token,
+            paused: self.host.is_paused(),
+        }
+    }
+
+    /// Starts the engine with the stored token, or says a login is needed.
+    pub fn start_engine(self: &Arc<Self>) {
+        match self.store.load(&self.account()) {
+            Ok(Some(token)) => self.host.start(self.config_source(), token),
+            Ok(None) => self.host.needs_login(None),
+            Err(error) => {
+                warn!(%error, "cannot read the token from the keychain");
+                self.host.needs_login(Some(error.to_string()));
+            }
+        }
+    }
+
+    /// The engine's configuration as the settings say now.
+    pub fn config_source(self: &Arc<Self>) -> ConfigSource {
+        let core = Arc::clone(self);
+        Arc::new(move || core.daemon_config())
+    }
+
+    fn daemon_config(&self) -> Result<DaemonConfig, String> {
+        let settings = self.settings();
+        let overrides = ConfigOverrides {
+            server_url: Some(self.server_url().to_string()),
+            profile: self.paths.profile.clone(),
+            workspaces_root: settings.workspaces_root.clone(),
+            max_concurrent_tasks: settings.max_concurrent_tasks,
+            ..ConfigOverrides::default()
+        };
+        let mut config = DaemonConfig::load(
+            overrides,
+            &ProcessEnvironment,
+            self.paths.multica_cli.clone(),
+            VERSION,
+        )
+        .map_err(|error| error.to_string())?;
+        if let Some(days) = settings.keep_task_dirs_days {
+            config.gc.issue_ttl = Duration::from_secs(days.saturating_mul(24 * 3600));
+        }
+        Ok(config)
+    }
+
+    /// Checks the token with the server, keeps it in the keychain, remembers the
+    /// server, and starts the engine. Returns the account's name.
+    pub async fn login_with_token(
+        self: &Arc<Self>,
+        server_url: &str,
+        token: Secret,
+    ) -> Result<String, CoreError> {
+        let server = ServerUrl::parse(server_url.trim())
+            .map_err(|error| CoreError::Invalid(format!("server URL: {error}")))?;
+        if token.is_empty() {
+            return Err(CoreError::Invalid("paste a token first".into()));
+        }
+        let client = UserClient::new(server.clone(), Some(token.clone()), USER_AGENT)
+            .map_err(|error| CoreError::Invalid(error.to_string()))?;
+        let account = client.me().await.map_err(|error| {
+            if error.is_unauthorized() {
+                CoreError::TokenRefused {
+                    server: server.to_string(),
+                }
+            } else {
+                CoreError::Unreachable {
+                    server: server.to_string(),
+                    reason: error.to_string(),
+                }
+            }
+        })?;
+        self.host
+            .stop(StopMode::WaitForTasks, Duration::from_secs(60))
+            .await;
+        *lock(&self.server_url) = server.clone();
+        self.store.save(&self.account(), &token)?;
+        let path = self.paths.config_file();
+        let mut file = CliConfig::load(&path)?;
+        file.server_url = server.to_string();
+        file.save(&path)?;
+        info!(server = %server, "logged in");
+        self.host.start(self.config_source(), token);
+        Ok(if account.name.is_empty() {
+            account.email
+        } else {
+            account.name
+        })
+    }
+
+    /// Moves the Go CLI's plain-text token from `config.json` into the keychain and
+    /// logs in with it.
+    pub async fn import_config_token(self: &Arc<Self>) -> Result<String, CoreError> {
+        let path = self.paths.config_file();
+        let file = CliConfig::load(&path)?;
+        if file.token.is_empty() {
+            return Err(CoreError::Invalid(format!(
+                "no token in {}",
+                path.display()
+            )));
+        }
+        let server = if file.server_url.is_empty() {
+            self.server_url().to_string()
+        } else {
+            file.server_url.clone()
+        };
+        let name = self
+            .login_with_token(&server, Secret::new(file.token.clone()))
+            .await?;
+        // Only once the keychain holds it: then the plain copy goes.
+        let mut file = CliConfig::load(&path)?;
+        file.token.clear();
+        file.save(&path)?;
+        Ok(name)
+    }
+
+    /// Stops the engine (running tasks as `mode` says) and forgets the token.
+    pub async fn logout(&self, mode: StopMode) -> Result<(), CoreError> {
+        self.host.stop(mode, Duration::from_secs(120)).await;
+        self.store.delete(&self.account())?;
+        self.host.needs_login(None);
+        info!("logged out");
+        Ok(())
+    }
+
+    /// The account's workspaces, and which ones this machine watches.
+    pub async fn workspaces(&self) -> Result<Vec<WorkspaceRow>, CoreError> {
+        let token = self
+            .store
+            .load(&self.account())?
+            .ok_or(CoreError::NotLoggedIn)?;
+        let server = self.server_url();
+        let client = UserClient::new(server.clone(), Some(token), USER_AGENT)
+            .map_err(|error| CoreError::Invalid(error.to_string()))?;
+        let listed = client
+            .list_workspaces()
+            .await
+            .map_err(|error| CoreError::Unreachable {
+                server: server.to_string(),
+                reason: error.to_string(),
+            })?;
+        let watched = CliConfig::load(&self.paths.config_file())?.watched_workspaces;
+        Ok(workspace_rows(&listed, &watched))
+    }
+
+    /// Watches or stops watching a workspace; the engine picks it up within seconds.
+    pub fn set_watched(&self, id: &str, name: &str, watched: bool) -> Result<(), CoreError> {
+        let path = self.paths.config_file();
+        let mut file = CliConfig::load(&path)?;
+        let changed = if watched {
+            file.watch(id, name)
+        } else {
+            file.unwatch(id)
+        };
+        if changed {
+            file.save(&path)?;
+            info!(workspace = id, watched, "workspace watch changed");
+        }
+        Ok(())
+    }
+
+    /// Saves the settings; those the engine reads at start apply once no task runs.
+    pub fn save_settings(self: &Arc<Self>, next: AppSettings) -> Result<(), CoreError> {
+        next.save(&self.paths.settings_file())?;
+        let restart = lock(&self.settings).engine_restart_needed(&next);
+        *lock(&self.settings) = next;
+        if restart
+            && matches!(self.host.status(), HostStatus::Running)
+            && let Ok(Some(token)) = self.store.load(&self.account())
+        {
+            self.host.restart_when_idle(self.config_source(), token);
+        }
+        Ok(())
+    }
+
+    /// Versions, paths, agents and state, for a bug report. No secrets.
+    pub fn diagnostics(&self, log_dir: Option<&Path>, recent_errors: &[String]) -> String {
+        let status = self.status();
+        let mut text = format!(
+            "Multica desktop {VERSION} on {} {}\nserver: {}\nprofile: {}\nconfig: {}\nmultica CLI: {}\ntoken store: {}\n",
+            std::env::consts::OS,
+            std::env::consts::ARCH,
+            status.server_url,
+            status.profile.as_deref().unwrap_or("default"),
+            self.paths.config_file().display(),
+            self.paths.multica_cli.display(),
+            self.store.location(),
+        );
+        if let Some(dir) = log_dir {
+            text.push_str(&format!("logs: {}\n", dir.display()));
+        }
+        text.push_str(&format!("engine: {:?}\n", status.host));
+        if let Some(health) = &status.health {
+            text.push_str(&format!(
+                "state: {}{}\nrunning tasks: {}\nworkspaces: {}\n",
+                health.state,
+                health
+                    .state_reason
+                    .as_deref()
+                    .map(|reason| format!(" ({reason})"))
+                    .unwrap_or_default(),
+                health.running_tasks,
+                health.workspaces.len()
+            ));
+            for agent in &health.agent_clis {
+                text.push_str(&format!(
+                    "agent {}: {} at {}\n",
+                    agent.provider, agent.version, agent.path
+                ));
+            }
+        }
+        if !recent_errors.is_empty() {
+            text.push_str("recent errors:\n");
+            for line in recent_errors {
+                text.push_str(&format!("  {line}\n"));
+            }
+        }
+        text
+    }
+}
+
+/// Rows from the server's list (`[{id, name, …}]`, or `{workspaces: […]}`), plus
+/// watched workspaces the list did not include (kept so they can be unwatched).
+fn workspace_rows(
+    listed: &serde_json::Value,
+    watched: &[multica_daemon::cli_config::WatchedWorkspace],
+) -> Vec<WorkspaceRow> {
+    let items = listed
+        .as_array()
+        .or_else(|| listed.get("workspaces").and_then(|w| w.as_array()))
+        .cloned()
+        .unwrap_or_default();
+    let mut rows: Vec<WorkspaceRow> = items
+        .iter()
+        .filter_map(|item| {
+            let id = item.get("id")?.as_str()?.to_owned();
+            let name = item
+                .get("name")
+                .and_then(|n| n.as_str())
+                .unwrap_or(&id)
+                .to_owned();
+            let is_watched = watched.iter().any(|w| w.id == id);
+            Some(WorkspaceRow {
+                id,
+                name,
+                watched: is_watched,
+            })
+        })
+        .collect();
+    for workspace in watched {
+        if !rows.iter().any(|row| row.id == workspace.id) {
+            rows.push(WorkspaceRow {
+                id: workspace.id.clone(),
+                name: workspace.name.clone(),
+                watched: true,
+            });
+        }
+    }
+    rows
+}
+
+#[cfg(test)]
+mod tests {
+    use multica_daemon::cli_config::WatchedWorkspace;
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn workspace_rows_mark_the_watched_ones_and_keep_unlisted_watches() {
+        let listed = json!([{"id": "a", "name": "Acme"}, {"id": "b"}]);
+        let watched = [
+            WatchedWorkspace {
+                id: "b".into(),
+                name: "Beta".into(),
+            },
+            WatchedWorkspace {
+                id: "gone".into(),
+                name: "Old".into(),
+            },
+        ];
+        let rows = workspace_rows(&listed, &watched);
+        assert_eq!(
+            rows,
+            [
+                WorkspaceRow {
+                    id: "a".into(),
+                    name: "Acme".into(),
+                    watched: false
+                },
+                WorkspaceRow {
+                    id: "b".into(),
+                    name: "b".into(),
+                    watched: true
+                },
+                WorkspaceRow {
+                    id: "gone".into(),
+                    name: "Old".into(),
+                    watched: true
+                },
+            ]
+        );
+        let wrapped = json!({"workspaces": [{"id": "a", "name": "Acme"}]});
+        assert_eq!(workspace_rows(&wrapped, &[]).len(), 1);
+    }
+}

@@ -1,0 +1,285 @@
+//! The Multica desktop app: the agent daemon's engine hosted in a tray app. The
+//! shell holds no business logic: `core` (login, workspaces, settings) and `host`
+//! (the supervised engine) do the work; this module wires them to Tauri — the tray,
+//! the window, IPC commands, events and plugins.
+
+mod commands;
+pub mod core;
+pub mod host;
+mod logs;
+pub mod settings;
+mod tray;
+pub mod tray_model;
+mod updates;
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use tauri::{AppHandle, Emitter, Manager, RunEvent, WebviewUrl, WebviewWindowBuilder};
+use tracing::{error, info, warn};
+
+use crate::core::{AppCore, Paths};
+use crate::host::StopMode;
+use crate::tray_model::WorkspaceName;
+
+const MAIN_WINDOW: &str = "main";
+/// Given by the login item (autostart): start in the tray, no window.
+const HIDDEN_FLAG: &str = "--hidden";
+
+static LOGS: OnceLock<logs::Logs> = OnceLock::new();
+
+/// Runs the app until it quits.
+pub fn run() {
+    let hidden = std::env::args().any(|arg| arg == HIDDEN_FLAG);
+    let app = tauri::Builder::default()
+        // First: a second launch only focuses the first instance.
+        .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
+            show_window(app, None);
+        }))
+        .plugin(tauri_plugin_autostart::init(
+            tauri_plugin_autostart::MacosLauncher::LaunchAgent,
+            Some(vec![HIDDEN_FLAG]),
+        ))
+        .plugin(tauri_plugin_notification::init())
+        .plugin(tauri_plugin_opener::init())
+        .plugin(tauri_plugin_clipboard_manager::init())
+        .plugin(tauri_plugin_updater::Builder::new().build())
+        .invoke_handler(commands::handlers())
+        .setup(move |app| {
+            setup(app.handle(), hidden)?;
+            Ok(())
+        })
+        .build(tauri::generate_context!());
+    let app = match app {
+        Ok(app) => app,
+        Err(error) => {
+            // Logging may not be set up yet: say it where a person launching it sees it.
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("Multica could not start: {error}");
+            }
+            error!(%error, "the app could not start");
+            std::process::exit(1);
+        }
+    };
+    app.run(|app, event| match event {
+        // The last window closed: the app lives on in the tray, agents keep running.
+        RunEvent::ExitRequested {
+            code: None, api, ..
+        } => api.prevent_exit(),
+        RunEvent::Exit => info!("Multica quits"),
+        _ => {
+            let _ = app;
+        }
+    });
+}
+
+fn setup(app: &AppHandle, hidden: bool) -> Result<(), Box<dyn std::error::Error>> {
+    let paths = Paths::discover(None)?;
+    let settings = settings::AppSettings::load(&paths.settings_file()).unwrap_or_default();
+    let log_dir = app
+        .path()
+        .app_log_dir()
+        .unwrap_or_else(|_| paths.profile_dir.join("logs"));
+    if let Some(logs) = logs::Logs::start(&log_dir, settings.log_level.as_deref().unwrap_or("info"))
+    {
+        let _ = LOGS.set(logs);
+    }
+    info!(version = core::VERSION, "Multica desktop starting");
+    let store: Box<dyn multica_token_store::TokenStore> =
+        Box::new(multica_token_store::KeychainStore::new());
+    let core = AppCore::new(paths, store)?;
+    core.host()
+        .set_self_updater(Arc::new(updates::AppUpdater { app: app.clone() }));
+    app.manage(Arc::clone(&core));
+
+    tray::create(app);
+    forward_engine_events(app, &core);
+    core.start_engine();
+    stop_on_signals(app);
+    updates::start_checking(app);
+    if !hidden {
+        show_window(app, None);
+    }
+    Ok(())
+}
+
+/// Engine events and host status changes go to the window (when open) and redraw
+/// the tray; task ends raise a notification when the user asked for them.
+fn forward_engine_events(app: &AppHandle, core: &Arc<AppCore>) {
+    let mut events = core.host().subscribe();
+    let handle = app.clone();
+    let notify_core = Arc::clone(core);
+    tauri::async_runtime::spawn(async move {
+        loop {
+            match events.recv().await {
+                Ok(event) => {
+                    let _ = handle.emit("engine-event", &event);
+                    notify_task_end(&handle, &notify_core, &event);
+                    if !matches!(
+                        event,
+                        multica_daemon::EngineEvent::TaskMessages { .. }
+                            | multica_daemon::EngineEvent::TaskProgress { .. }
+                    ) {
+                        refresh_tray(&handle);
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    });
+    let mut status = core.host().watch_status();
+    let handle = app.clone();
+    tauri::async_runtime::spawn(async move {
+        while status.changed().await.is_ok() {
+            let current = status.borrow_and_update().clone();
+            let _ = handle.emit("host-status", &current);
+            refresh_tray(&handle);
+        }
+    });
+    // The engine's own health (online, degraded, offline) changes without events
+    // from the host; a slow redraw keeps the tray true.
+    let handle = app.clone();
+    tauri::async_runtime::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(15)).await;
+            refresh_tray(&handle);
+        }
+    });
+}
+
+fn notify_task_end(app: &AppHandle, core: &AppCore, event: &multica_daemon::EngineEvent) {
+    use tauri_plugin_notification::NotificationExt;
+    let multica_daemon::EngineEvent::TaskFinished { task_id, outcome } = event else {
+        return;
+    };
+    if !core.settings().notify_on_task_end {
+        return;
+    }
+    let short: String = task_id.chars().take(8).collect();
+    let (title, body) = match outcome {
+        multica_daemon::TaskOutcome::Completed { .. } => {
+            ("Task done".to_owned(), format!("Task {short} completed."))
+        }
+        multica_daemon::TaskOutcome::Failed { error } => {
+            ("Task failed".to_owned(), format!("Task {short}: {error}"))
+        }
+        multica_daemon::TaskOutcome::Cancelled => (
+            "Task cancelled".to_owned(),
+            format!("Task {short} was cancelled."),
+        ),
+    };
+    if let Err(error) = app.notification().builder().title(title).body(body).show() {
+        warn!(%error, "cannot show a notification");
+    }
+}
+
+/// Redraws the tray with the names of the watched workspaces.
+pub(crate) fn refresh_tray(app: &AppHandle) {
+    let core = app.state::<Arc<AppCore>>();
+    let names: Vec<WorkspaceName> =
+        multica_daemon::cli_config::CliConfig::load(&core.paths().config_file())
+            .map(|file| {
+                file.watched_workspaces
+                    .into_iter()
+                    .map(|watched| WorkspaceName {
+                        id: watched.id,
+                        name: watched.name,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+    let app = app.clone();
+    // Menus are built on the main thread.
+    let _ = app
+        .clone()
+        .run_on_main_thread(move || tray::refresh(&app, &names));
+}
+
+/// Shows (creating it when closed) the window, at `route` when given (`login`,
+/// `settings`, `task/<id>`).
+pub(crate) fn show_window(app: &AppHandle, route: Option<&str>) {
+    if let Some(window) = app.get_webview_window(MAIN_WINDOW) {
+        let _ = window.unminimize();
+        let _ = window.show();
+        let _ = window.set_focus();
+        if let Some(route) = route {
+            let _ = window.emit("navigate", route);
+        }
+        return;
+    }
+    let url = match route {
+        Some(route) => format!("index.html#/{route}"),
+        None => "index.html".to_owned(),
+    };
+    let built = WebviewWindowBuilder::new(app, MAIN_WINDOW, WebviewUrl::App(url.into()))
+        .title("Multica")
+        .inner_size(980.0, 700.0)
+        .min_inner_size(640.0, 480.0)
+        .build();
+    if let Err(error) = built {
+        error!(%error, "cannot open the window");
+    }
+}
+
+pub(crate) fn open_logs_folder(app: &AppHandle) {
+    use tauri_plugin_opener::OpenerExt;
+    if let Some(logs) = LOGS.get()
+        && let Err(error) = app
+            .opener()
+            .open_path(logs.dir.to_string_lossy(), None::<&str>)
+    {
+        warn!(%error, "cannot open the logs folder");
+    }
+}
+
+/// The diagnostics text: versions, paths, agents, state, recent problems.
+pub(crate) fn diagnostics(app: &AppHandle) -> String {
+    let core = app.state::<Arc<AppCore>>();
+    let recent = LOGS
+        .get()
+        .map(logs::Logs::recent_problems)
+        .unwrap_or_default();
+    core.diagnostics(LOGS.get().map(|logs| logs.dir.as_path()), &recent)
+}
+
+pub(crate) fn copy_diagnostics(app: &AppHandle) {
+    use tauri_plugin_clipboard_manager::ClipboardExt;
+    if let Err(error) = app.clipboard().write_text(diagnostics(app)) {
+        warn!(%error, "cannot copy the diagnostics");
+    }
+}
+
+pub(crate) fn set_log_level(level: &str) {
+    if let Some(logs) = LOGS.get() {
+        logs.set_level(level);
+    }
+}
+
+/// Quits: stops the engine as chosen (waiting for running tasks, or stopping
+/// them), then ends the process.
+pub(crate) fn quit(app: &AppHandle, mode: StopMode) {
+    let core = Arc::clone(&app.state::<Arc<AppCore>>());
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        info!(?mode, "quitting");
+        core.host().stop(mode, Duration::from_secs(24 * 3600)).await;
+        app.exit(0);
+    });
+}
+
+/// SIGTERM/SIGINT (log-out, shutdown, `kill`): the engine stops gracefully — its
+/// shutdown grace lets tasks finish, then their agents are stopped — and the app ends.
+fn stop_on_signals(app: &AppHandle) {
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        multica_daemon::signals::stop_requested().await;
+        info!("asked to stop by the system");
+        let core = Arc::clone(&app.state::<Arc<AppCore>>());
+        core.host()
+            .stop(StopMode::WithinGrace, Duration::from_secs(60))
+            .await;
+        app.exit(0);
+    });
+}

@@ -1,0 +1,328 @@
+"""The desktop app end to end: log in with a token, watch a workspace, have a task
+assigned and run by the real Claude Code CLI against the fake model API, see it
+complete in the window. Run by tests/e2e/run.sh (Xvfb, private keychain)."""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from selenium import webdriver
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.options import ArgOptions
+
+BIN = Path(os.environ["MULTICA_E2E_BIN"])
+ARTIFACTS = Path(os.environ["MULTICA_E2E_ARTIFACTS"])
+CLAUDE = os.environ["MULTICA_E2E_CLAUDE"]
+TAURI_DRIVER = os.environ["MULTICA_E2E_TAURI_DRIVER"]
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(what, check, timeout=60.0, every=0.25):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+            if last:
+                return last
+        except (NoSuchElementException, StaleElementReferenceException, OSError) as error:
+            last = error
+        time.sleep(every)
+    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
+
+
+class DevServer:
+    def __init__(self, port):
+        self.url = f"http://127.0.0.1:{port}"
+
+    def call(self, method, path, body=None):
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            self.url + path, data=data, method=method, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            text = response.read()
+            return json.loads(text) if text else None
+
+
+@pytest.fixture
+def world():
+    """The dev server, the fake model API, a throw-away HOME, and the app's env."""
+    home = Path(tempfile.mkdtemp(prefix="multica-e2e-home-"))
+    processes = []
+    port = free_port()
+    processes.append(
+        subprocess.Popen(
+            [str(BIN / "multica"), "dev-server", "--port", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=open(ARTIFACTS / "dev-server.log", "w"),
+        )
+    )
+    server = DevServer(port)
+    wait_for("the dev server", lambda: server.call("GET", "/health"))
+    model = subprocess.Popen(
+        [
+            str(BIN / "fake-model-api"),
+            "--scenario",
+            "tool-then-answer",
+            "--command",
+            "multica --version",
+            "--text",
+            "Checked the multica CLI.",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=open(ARTIFACTS / "fake-model-api.log", "w"),
+        text=True,
+    )
+    processes.append(model)
+    model_env = {}
+    first = model.stdout.readline()
+    assert first.startswith("# fake model API"), first
+    # Then one `export KEY=value` line per variable, the last one this.
+    for _ in range(20):
+        line = model.stdout.readline().strip()
+        key, _, value = line.removeprefix("export ").partition("=")
+        model_env[key] = value
+        if key == "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC":
+            break
+    assert "ANTHROPIC_BASE_URL" in model_env, model_env
+    seed = server.call("POST", "/dev/seed-demo")
+    env = dict(os.environ)
+    env.update(model_env)
+    env.update(
+        {
+            "HOME": str(home),
+            "MULTICA_SERVER_URL": server.url,
+            "MULTICA_CLAUDE_PATH": CLAUDE,
+            "MULTICA_LOGIN_SHELL": "off",
+            "MULTICA_DAEMON_HEALTH_PORT": str(free_port()),
+            "MULTICA_DAEMON_POLL_INTERVAL": "500ms",
+            "MULTICA_LOG": "info",
+            # Claude Code refuses to skip permissions as root outside a sandbox.
+            "IS_SANDBOX": "1",
+            "DISABLE_AUTOUPDATER": "1",
+            "DISABLE_TELEMETRY": "1",
+            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+        }
+    )
+    env.pop("MULTICA_TOKEN", None)
+    yield {"server": server, "seed": seed, "env": env, "home": home}
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture
+def tray_host(world):
+    """A StatusNotifier host on the virtual display, so the tray icon is drawn."""
+    host = subprocess.Popen(
+        ["gtk-sni-tray-standalone", "--watcher", "--top", "--end", "--size", "32"],
+        env=world["env"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(1.5)
+    yield host
+    host.terminate()
+
+
+@pytest.fixture
+def app(world, tray_host):
+    driver_port = free_port()
+    driver_log = open(ARTIFACTS / "tauri-driver.log", "w")
+    tauri_driver = subprocess.Popen(
+        [
+            TAURI_DRIVER,
+            "--port",
+            str(driver_port),
+            "--native-port",
+            str(free_port()),
+            "--native-driver",
+            "/usr/bin/WebKitWebDriver",
+        ],
+        env=world["env"],
+        stdout=driver_log,
+        stderr=subprocess.STDOUT,
+    )
+
+    def driver_up():
+        with socket.socket() as sock:
+            return sock.connect_ex(("127.0.0.1", driver_port)) == 0
+
+    wait_for("tauri-driver", driver_up, timeout=20)
+    options = ArgOptions()
+    options.set_capability("browserName", "wry")
+    options.set_capability("tauri:options", {"application": str(BIN / "multica-app")})
+    driver = webdriver.Remote(command_executor=f"http://127.0.0.1:{driver_port}", options=options)
+    driver.implicitly_wait(0)
+    yield driver
+    try:
+        driver.quit()
+    finally:
+        tauri_driver.terminate()
+        tauri_driver.wait(timeout=20)
+
+
+def invoke(driver, command, args=None):
+    """Calls an IPC command from the page, as the UI does; returns its JSON answer."""
+    return driver.execute_async_script(
+        """
+        const [command, args, done] = arguments;
+        window.__TAURI__.core.invoke(command, args)
+          .then((value) => done(JSON.stringify({ok: value})))
+          .catch((error) => done(JSON.stringify({error: String(error)})));
+        """,
+        command,
+        args or {},
+    )
+
+
+def screenshot_tray_menu(path):
+    """Right-clicks the tray icon drawn by the StatusNotifier host (top right) and
+    captures the screen with its menu open."""
+    found = subprocess.run(
+        ["xdotool", "search", "--onlyvisible", "--class", "gtk-sni-tray-standalone"],
+        capture_output=True,
+        text=True,
+    )
+    windows = found.stdout.split()
+    if windows:
+        geometry = subprocess.run(
+            ["xdotool", "getwindowgeometry", "--shell", windows[-1]], capture_output=True, text=True
+        ).stdout
+        values = dict(line.split("=", 1) for line in geometry.split() if "=" in line)
+        x = int(values.get("X", 1248)) + int(values.get("WIDTH", 32)) - 16
+        y = int(values.get("Y", 0)) + 16
+    else:
+        x, y = 1264, 16
+    subprocess.run(["xdotool", "mousemove", str(x), str(y), "click", "3"], check=False)
+    time.sleep(1.5)
+    subprocess.run(["import", "-window", "root", str(path)], check=False)
+    subprocess.run(["xdotool", "key", "Escape"], check=False)
+
+
+def test_log_in_watch_a_workspace_and_run_a_task(world, app):
+    server, seed, driver = world["server"], world["seed"], app
+    token = seed["user"]["token"]
+    workspace = seed["workspace"]
+
+    # Not logged in: the window opens on the login form.
+    wait_for("the login form", lambda: driver.find_element(By.ID, "login-form"))
+    state = driver.find_element(By.ID, "engine-state")
+    assert state.get_attribute("data-state") == "needs_login"
+    url = driver.find_element(By.ID, "server-url")
+    url.clear()
+    url.send_keys(server.url)
+    # A wrong token is refused with a clear message and stores nothing.
+    driver.find_element(By.ID, "token").send_keys("mul_not_a_real_token")
+    driver.find_element(By.ID, "login-button").click()
+    refused = wait_for(
+        "the refusal", lambda: driver.find_element(By.ID, "login-error").text.strip()
+    )
+    assert "refused the token" in refused
+    token_field = driver.find_element(By.ID, "token")
+    token_field.clear()
+    token_field.send_keys(token)
+    driver.find_element(By.ID, "login-button").click()
+
+    # Logged in: the token is in the keychain, shared with the CLI's account naming.
+    watch = f"input.watch[data-id='{workspace['id']}']"
+    wait_for("the workspace list", lambda: driver.find_element(By.CSS_SELECTOR, watch))
+    stored = subprocess.run(
+        ["secret-tool", "lookup", "service", "multica", "username", f"default@{server.url}"],
+        capture_output=True,
+        text=True,
+    )
+    assert stored.stdout.strip() == token, "the token is in the OS keychain"
+
+    def watched():
+        box = driver.find_element(By.CSS_SELECTOR, watch)
+        if not box.is_selected():
+            box.click()
+        return box.is_selected()
+
+    wait_for("the workspace to be watched", watched)
+
+    # The engine registers a runtime for the watched workspace.
+    def runtime():
+        runtimes = server.call("GET", "/dev/runtimes")
+        return next(
+            (r for r in runtimes if r["workspace_id"] == workspace["id"] and r["status"] == "online"),
+            None,
+        )
+
+    registered = wait_for("a runtime in the workspace", runtime, timeout=60)
+    agent = server.call(
+        "POST",
+        "/dev/agents",
+        {"workspace_id": workspace["id"], "runtime_id": registered["id"], "name": "Ada"},
+    )
+    issue = server.call(
+        "POST", "/dev/issues", {"workspace_id": workspace["id"], "title": "Check the CLI"}
+    )
+    task = server.call("POST", f"/dev/issues/{issue['id']}/assign", {"agent_id": agent["id"]})
+    task_id = task["id"]
+
+    driver.execute_script("location.hash = '#/'")
+    row = wait_for(
+        "the task to complete in the window",
+        lambda: driver.find_element(
+            By.CSS_SELECTOR, f"li[data-task-id='{task_id}'][data-status='completed']"
+        ),
+        timeout=240,
+        every=1,
+    )
+    assert "completed" in row.text
+    driver.save_screenshot(str(ARTIFACTS / "window-task-completed.png"))
+    done = server.call("GET", f"/dev/tasks/{task_id}")
+    assert done["status"] == "completed", done
+
+    # The transcript view shows the agent's tool call and answer.
+    driver.execute_script(f"location.hash = '#/task/{task_id}'")
+    transcript = wait_for(
+        "the transcript", lambda: driver.find_element(By.ID, "transcript").text
+    )
+    assert "Checked the multica CLI." in transcript or "multica --version" in transcript
+    driver.save_screenshot(str(ARTIFACTS / "window-transcript.png"))
+
+    # The tray menu, drawn by a StatusNotifier host.
+    screenshot_tray_menu(ARTIFACTS / "tray-menu.png")
+
+    # The token never reaches the window, a log line or a plain file.
+    status = invoke(driver, "app_status")
+    assert token not in status
+    assert json.loads(status)["ok"]["host"]["state"] == "running"
+    diagnostics = json.loads(invoke(driver, "diagnostics"))["ok"]
+    assert token not in diagnostics
+    log_dir = next(
+        (line.split(": ", 1)[1] for line in diagnostics.splitlines() if line.startswith("logs: ")),
+        None,
+    )
+    assert log_dir, diagnostics
+    scanned = 0
+    for folder in [world["home"], Path(log_dir)]:
+        for path in folder.rglob("*"):
+            if path.is_file() and not path.is_symlink():
+                scanned += 1
+                assert token.encode() not in path.read_bytes(), f"token found in {path}"
+    assert scanned > 0
+    logs = list(Path(log_dir).glob("multica-app*.log"))
+    assert logs and any("logged in" in p.read_text(errors="replace") for p in logs)
