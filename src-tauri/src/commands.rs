@@ -19,6 +19,8 @@ pub(crate) fn handlers() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 
     tauri::generate_handler![
         app_status,
         login_with_token,
+        login_in_browser,
+        cancel_browser_login,
         import_config_token,
         logout,
         list_workspaces,
@@ -49,6 +51,27 @@ async fn login_with_token(
     token: String,
 ) -> Result<String, CoreError> {
     core.login_with_token(&server_url, Secret::new(token)).await
+}
+
+/// Opens the system browser on the web app's sign-in; resolves once signed in.
+#[tauri::command]
+async fn login_in_browser(
+    app: AppHandle,
+    core: Core<'_>,
+    server_url: String,
+) -> Result<String, CoreError> {
+    use tauri_plugin_opener::OpenerExt;
+    core.login_in_browser(&server_url, |url| {
+        app.opener()
+            .open_url(url, None::<&str>)
+            .map_err(|error| error.to_string())
+    })
+    .await
+}
+
+#[tauri::command]
+fn cancel_browser_login(core: Core<'_>) {
+    core.cancel_browser_login();
 }
 
 #[tauri::command]

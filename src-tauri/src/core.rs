@@ -13,8 +13,10 @@ use multica_daemon::config::DEFAULT_SERVER_URL;
 use multica_daemon::{
     ConfigOverrides, DaemonConfig, Environment, HealthReport, ProcessEnvironment,
 };
+use multica_login::{CallbackSink, LoginCallback};
 use multica_token_store::{TokenAccount, TokenStore};
 use serde::Serialize;
+use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::host::{ConfigSource, EngineHost, HostStatus, StopMode};
@@ -22,6 +24,8 @@ use crate::settings::AppSettings;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 const USER_AGENT: &str = concat!("multica-desktop/", env!("CARGO_PKG_VERSION"));
+/// How long a browser login waits for the user.
+const BROWSER_LOGIN_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum CoreError {
@@ -137,6 +141,8 @@ pub struct AppCore {
     host: EngineHost,
     /// The server of the current (or last) login.
     server_url: Mutex<ServerUrl>,
+    /// A browser login under way: where a deep link's callback goes, and its cancel.
+    browser_login: Mutex<Option<(CallbackSink, CancellationToken)>>,
 }
 
 impl std::fmt::Debug for AppCore {
@@ -168,6 +174,7 @@ impl AppCore {
             settings: Mutex::new(settings),
             host: EngineHost::new(),
             server_url: Mutex::new(server_url),
+            browser_login: Mutex::new(None),
         }))
     }
 
@@ -287,6 +294,96 @@ impl AppCore {
         } else {
             account.name
         })
+    }
+
+    /// Signs in through the browser: `open` shows the web app's login page, which
+    /// sends the browser back to a loopback callback (or a `multica://` deep link)
+    /// with a session; the session is traded for a personal access token, which is
+    /// kept as a pasted one would be. Returns the account's name.
+    pub async fn login_in_browser(
+        self: &Arc<Self>,
+        server_url: &str,
+        open: impl FnOnce(&str) -> Result<(), String>,
+    ) -> Result<String, CoreError> {
+        let server = ServerUrl::parse(server_url.trim())
+            .map_err(|error| CoreError::Invalid(format!("server URL: {error}")))?;
+        let callback = LoginCallback::bind()
+            .await
+            .map_err(|error| CoreError::Invalid(error.to_string()))?;
+        let configured = CliConfig::load(&self.paths.config_file())?.app_url;
+        let app_url = multica_login::app_url(
+            &server,
+            ProcessEnvironment.var("MULTICA_APP_URL").as_deref(),
+            &configured,
+        );
+        let url = multica_login::login_url(&app_url, &callback).map_err(CoreError::Invalid)?;
+        let cancel = CancellationToken::new();
+        *lock(&self.browser_login) = Some((callback.sink(), cancel.clone()));
+        let session = match open(url.as_str()) {
+            Ok(()) => callback.wait(BROWSER_LOGIN_TIMEOUT, cancel).await,
+            Err(reason) => {
+                *lock(&self.browser_login) = None;
+                return Err(CoreError::Invalid(format!(
+                    "cannot open the browser ({reason}); open {url} yourself, or paste a token"
+                )));
+            }
+        };
+        *lock(&self.browser_login) = None;
+        let session = session.map_err(|error| CoreError::Invalid(error.to_string()))?;
+        let host = ProcessEnvironment
+            .hostname()
+            .unwrap_or_else(|| "this computer".to_owned());
+        let token = multica_login::issue_personal_token(
+            &server,
+            session,
+            &format!("Desktop ({host})"),
+            USER_AGENT,
+        )
+        .await
+        .map_err(|error| CoreError::Unreachable {
+            server: server.to_string(),
+            reason: format!("the server could not issue a token for this app: {error}"),
+        })?;
+        let name = self.login_with_token(server.as_str(), token).await?;
+        let path = self.paths.config_file();
+        let mut file = CliConfig::load(&path)?;
+        file.app_url = app_url;
+        file.save(&path)?;
+        Ok(name)
+    }
+
+    /// Stops waiting for a browser login.
+    pub fn cancel_browser_login(&self) {
+        if let Some((_, cancel)) = lock(&self.browser_login).take() {
+            cancel.cancel();
+        }
+    }
+
+    /// A `multica://callback?token=…&state=…` link opened by the browser: handed to
+    /// the login under way, which checks its state. `false` when it is not for us.
+    pub fn deep_link(&self, link: &str) -> bool {
+        let Ok(url) = url::Url::parse(link) else {
+            return false;
+        };
+        if url.scheme() != "multica" {
+            return false;
+        }
+        let query: std::collections::HashMap<String, String> =
+            url.query_pairs().into_owned().collect();
+        let Some((sink, _)) = lock(&self.browser_login).clone() else {
+            warn!("a sign-in link arrived, but no login is under way");
+            return false;
+        };
+        match sink.deliver(
+            query.get("token").map(String::as_str),
+            query.get("state").map(String::as_str),
+        ) {
+            Ok(()) => true,
+            Err(refused) => {
+                warn!(%refused, "a sign-in link was refused");
+                false
+            }
+        }
     }
 
     /// Moves the Go CLI's plain-text token from `config.json` into the keychain and

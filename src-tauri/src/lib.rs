@@ -33,9 +33,15 @@ pub fn run() {
     let hidden = std::env::args().any(|arg| arg == HIDDEN_FLAG);
     let app = tauri::Builder::default()
         // First: a second launch only focuses the first instance.
-        .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
-            show_window(app, None);
+        .plugin(tauri_plugin_single_instance::init(|app, args, _cwd| {
+            // A second launch may carry a sign-in link (Linux, Windows).
+            let core = app.state::<Arc<AppCore>>();
+            let linked = args.iter().any(|arg| core.deep_link(arg));
+            if !linked {
+                show_window(app, None);
+            }
         }))
+        .plugin(tauri_plugin_deep_link::init())
         .plugin(tauri_plugin_autostart::init(
             tauri_plugin_autostart::MacosLauncher::LaunchAgent,
             Some(vec![HIDDEN_FLAG]),
@@ -93,6 +99,7 @@ fn setup(app: &AppHandle, hidden: bool) -> Result<(), Box<dyn std::error::Error>
         .set_self_updater(Arc::new(updates::AppUpdater { app: app.clone() }));
     app.manage(Arc::clone(&core));
 
+    listen_for_deep_links(app);
     tray::create(app);
     forward_engine_events(app, &core);
     core.start_engine();
@@ -102,6 +109,19 @@ fn setup(app: &AppHandle, hidden: bool) -> Result<(), Box<dyn std::error::Error>
         show_window(app, None);
     }
     Ok(())
+}
+
+/// `multica://callback?token=…&state=…` links finish a browser login (where the
+/// scheme is registered: bundles register it; macOS delivers it to the running app).
+fn listen_for_deep_links(app: &AppHandle) {
+    use tauri_plugin_deep_link::DeepLinkExt;
+    let handle = app.clone();
+    app.deep_link().on_open_url(move |event| {
+        let core = handle.state::<Arc<AppCore>>();
+        for url in event.urls() {
+            core.deep_link(url.as_str());
+        }
+    });
 }
 
 /// Engine events and host status changes go to the window (when open) and redraw

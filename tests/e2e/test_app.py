@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -100,7 +101,17 @@ def world():
             break
     assert "ANTHROPIC_BASE_URL" in model_env, model_env
     seed = server.call("POST", "/dev/seed-demo")
+    # The "system browser": follows the sign-in page's redirect to the app's callback.
+    browser_dir = home / "browser"
+    browser_dir.mkdir()
+    browser = browser_dir / "xdg-open"
+    browser.write_text(
+        "#!/bin/sh\n"
+        'exec python3 -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=20).read()" "$1"\n'
+    )
+    browser.chmod(0o755)
     env = dict(os.environ)
+    env["PATH"] = f"{browser_dir}:{env['PATH']}"
     env.update(model_env)
     env.update(
         {
@@ -174,11 +185,16 @@ def app(world, tray_host):
     driver = webdriver.Remote(command_executor=f"http://127.0.0.1:{driver_port}", options=options)
     driver.implicitly_wait(0)
     yield driver
+    # A session whose window is gone may not answer: quitting must not hang.
+    quitting = threading.Thread(target=driver.quit, daemon=True)
+    quitting.start()
+    quitting.join(timeout=20)
+    tauri_driver.terminate()
     try:
-        driver.quit()
-    finally:
-        tauri_driver.terminate()
         tauri_driver.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        tauri_driver.kill()
+    subprocess.run(["pkill", "-f", str(BIN / "multica-app")], check=False)
 
 
 def invoke(driver, command, args=None):
@@ -326,3 +342,46 @@ def test_log_in_watch_a_workspace_and_run_a_task(world, app):
     assert scanned > 0
     logs = list(Path(log_dir).glob("multica-app*.log"))
     assert logs and any("logged in" in p.read_text(errors="replace") for p in logs)
+
+    # Closing the window (as its close button does) leaves the app and its engine
+    # running in the tray.
+    driver.execute_script(
+        "setTimeout(() => window.__TAURI__.window.getCurrentWindow().close(), 200)"
+    )
+    time.sleep(2.0)
+    health_port = world["env"]["MULTICA_DAEMON_HEALTH_PORT"]
+    with urllib.request.urlopen(f"http://127.0.0.1:{health_port}/health", timeout=5) as answer:
+        health = json.loads(answer.read())
+    assert health["status"] == "running" and health["workspaces"], health
+
+
+def test_sign_in_with_the_browser_then_log_out(world, app):
+    server, driver = world["server"], app
+    wait_for("the login form", lambda: driver.find_element(By.ID, "login-form"))
+    url = driver.find_element(By.ID, "server-url")
+    url.clear()
+    url.send_keys(server.url)
+    driver.find_element(By.ID, "browser-login").click()
+    # The app opened the "browser", the dev server signed the demo user in and sent
+    # it back to the app, which traded the session for a personal access token.
+    wait_for("the workspace list", lambda: driver.find_element(By.ID, "workspace-list"), timeout=60)
+    account = f"default@{server.url}"
+    stored = subprocess.run(
+        ["secret-tool", "lookup", "service", "multica", "username", account],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    assert stored.startswith("mul_") and stored != world["seed"]["user"]["token"], stored
+    tokens = [t for t in server.call("GET", "/dev/state")["tokens"] if "Desktop (" in t.get("name", "")]
+    assert tokens, "a token named for this computer was issued"
+
+    driver.execute_script("location.hash = '#/settings'")
+    wait_for("the settings", lambda: driver.find_element(By.ID, "logout")).click()
+    wait_for("the login form again", lambda: driver.find_element(By.ID, "login-form"))
+    gone = subprocess.run(
+        ["secret-tool", "lookup", "service", "multica", "username", account],
+        capture_output=True,
+        text=True,
+    )
+    assert gone.stdout.strip() == "", "log out removes the token from the keychain"
+    driver.save_screenshot(str(ARTIFACTS / "window-logged-out.png"))

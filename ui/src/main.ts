@@ -89,17 +89,40 @@ function loginView(): HTMLElement {
   const server = el("input", { id: "server-url", type: "url", value: status?.server_url ?? "" });
   const token = el("input", { id: "token", type: "password", autocomplete: "off", placeholder: "mul_…" });
   const error = el("p", { id: "login-error", class: "error", role: "alert" });
-  const button = el("button", { id: "login-button", type: "submit" }, "Log in");
+  const button = el("button", { id: "login-button", type: "submit" }, "Log in with the token");
+  const browser = el("button", { id: "browser-login", type: "button" }, "Sign in with the browser");
   const form = el(
     "form",
     { id: "login-form" },
     el("h1", {}, "Log in to Multica"),
-    el("p", {}, "Paste a personal access token (Multica → Settings → Tokens). It is kept in this computer's keychain."),
     el("label", {}, "Server", server),
+    el("p", {}, "Sign in on the Multica web page, which then sends this app a token:"),
+    browser,
+    el("p", {}, "Or paste a personal access token (Multica → Settings → Tokens):"),
     el("label", {}, "Token", token),
     button,
     error,
+    el("p", {}, el("small", {}, "The token is kept in this computer's keychain, shared with the multica CLI.")),
   );
+  browser.addEventListener("click", async () => {
+    browser.disabled = true;
+    error.textContent = "";
+    const waiting = el("p", { id: "browser-waiting" }, "Waiting for the sign-in in your browser… ");
+    const cancel = el("button", { type: "button" }, "Cancel");
+    cancel.addEventListener("click", () => invoke("cancel_browser_login"));
+    waiting.append(cancel);
+    form.append(waiting);
+    try {
+      const name = await invoke<string>("login_in_browser", { serverUrl: server.value });
+      location.hash = "#/workspaces";
+      flash(`Logged in as ${name}`);
+    } catch (e) {
+      error.textContent = message(e);
+    } finally {
+      waiting.remove();
+      browser.disabled = false;
+    }
+  });
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     button.disabled = true;

@@ -18,20 +18,15 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::failure::{Failure, FailureKind};
-use crate::login_callback::LoginCallback;
 use crate::output::{self, OutputFormat};
 use crate::settings::{Settings, TokenSource, TokenStorage};
 use crate::{GlobalOptions, VERSION};
 
 /// How long the browser login waits for the user.
 const LOGIN_TIMEOUT: Duration = Duration::from_secs(5 * 60);
-/// Lifetime of the personal access token the browser login creates (as the Go CLI).
-const TOKEN_LIFETIME_DAYS: u32 = 90;
 /// Prefixes of tokens a person can paste: personal access tokens of Multica and
 /// Multica Cloud.
 const PASTEABLE_PREFIXES: [&str; 2] = ["mul_", "mcn_"];
-const CLOUD_SERVER_URL: &str = "https://api.multica.ai";
-const CLOUD_APP_URL: &str = "https://multica.ai";
 
 #[derive(Debug, Args)]
 pub(crate) struct LoginArgs {
@@ -77,20 +72,23 @@ pub(crate) async fn login(args: LoginArgs, globals: &GlobalOptions) -> Result<()
                 .ok()
                 .and_then(|name| name.into_string().ok())
                 .unwrap_or_else(|| "unknown".to_owned());
-            let created = client(session)?
-                .create_personal_access_token(&format!("CLI ({host})"), TOKEN_LIFETIME_DAYS)
-                .await
-                .map_err(|error| {
-                    Failure::new(
-                        FailureKind::Auth,
-                        format!(
-                            "sign-in did not complete: the server could not issue a token for \
+            multica_login::issue_personal_token(
+                &settings.server_url,
+                session,
+                &format!("CLI ({host})"),
+                &format!("multica-cli/{VERSION}"),
+            )
+            .await
+            .map_err(|error| {
+                Failure::new(
+                    FailureKind::Auth,
+                    format!(
+                        "sign-in did not complete: the server could not issue a token for \
                              the CLI ({}); run `multica login` again",
-                            error.message
-                        ),
-                    )
-                })?;
-            created.token
+                        error.message
+                    ),
+                )
+            })?
         }
     };
 
@@ -152,31 +150,20 @@ fn read_token_from_stdin() -> Result<String> {
     Ok(token)
 }
 
-/// The web app's address: `MULTICA_APP_URL`, the config's `app_url`, the known
-/// cloud pairing, or the server itself (self-hosted and dev servers serve both).
+/// The web app's address (see [`multica_login::app_url`]).
 fn app_url(settings: &Settings) -> String {
-    if let Ok(url) = std::env::var("MULTICA_APP_URL") {
-        if !url.trim().is_empty() {
-            return url.trim().trim_end_matches('/').to_owned();
-        }
-    }
-    if !settings.config.app_url.is_empty() {
-        return settings.config.app_url.trim_end_matches('/').to_owned();
-    }
-    if settings.server_url.as_str() == CLOUD_SERVER_URL {
-        return CLOUD_APP_URL.to_owned();
-    }
-    settings.server_url.as_str().to_owned()
+    multica_login::app_url(
+        &settings.server_url,
+        std::env::var("MULTICA_APP_URL").ok().as_deref(),
+        &settings.config.app_url,
+    )
 }
 
 async fn browser_login(settings: &Settings, no_browser: bool) -> Result<Secret> {
-    let callback = LoginCallback::bind().await?;
-    let mut login_url = url::Url::parse(&format!("{}/login", app_url(settings)))
-        .context("the app URL is not a valid URL; fix it with `multica config set app_url`")?;
-    login_url
-        .query_pairs_mut()
-        .append_pair("cli_callback", &callback.callback_url()?)
-        .append_pair("cli_state", callback.state());
+    let callback = multica_login::LoginCallback::bind().await?;
+    let login_url = multica_login::login_url(&app_url(settings), &callback).map_err(|error| {
+        Failure::usage(format!("{error}; fix it with `multica config set app_url`"))
+    })?;
     let opened = !no_browser && open_browser(login_url.as_str());
     output::note(&if opened {
         format!("Opened your browser to sign in. If it did not open, visit:\n  {login_url}")

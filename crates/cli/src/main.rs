@@ -12,7 +12,6 @@ mod disk_usage_command;
 mod doctor;
 mod failure;
 mod issue_command;
-mod login_callback;
 mod output;
 mod repo_command;
 mod session;

@@ -19,12 +19,12 @@ use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum CallbackError {
+pub enum CallbackError {
     #[error(
-        "cannot open a local port for the browser to come back to ({0}); use `multica login --token <token>` instead"
+        "cannot open a local port for the browser to come back to ({0}); log in with a token instead"
     )]
     Bind(std::io::Error),
-    #[error("no sign-in arrived within {} minutes; run `multica login` again", .0.as_secs() / 60)]
+    #[error("no sign-in arrived within {} minutes; start the login again", .0.as_secs() / 60)]
     TimedOut(Duration),
     #[error("login cancelled")]
     Cancelled,
@@ -32,9 +32,10 @@ pub(crate) enum CallbackError {
 
 /// A listener waiting for one browser callback.
 #[derive(Debug)]
-pub(crate) struct LoginCallback {
+pub struct LoginCallback {
     listener: TcpListener,
-    state: String,
+    pending: Arc<Pending>,
+    receiver: oneshot::Receiver<Secret>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -43,13 +44,53 @@ struct CallbackQuery {
     state: Option<String>,
 }
 
+#[derive(Debug)]
 struct Pending {
     state: String,
     sender: Mutex<Option<oneshot::Sender<Secret>>>,
 }
 
+/// Why a callback was not taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    #[error("missing token")]
+    MissingToken,
+    #[error("invalid state parameter")]
+    WrongState,
+    #[error("this login has already completed")]
+    AlreadyDone,
+}
+
+/// Hands a callback that arrived another way (a `multica://` deep link) to the
+/// waiting login, with the same state check. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct CallbackSink {
+    pending: Arc<Pending>,
+}
+
+impl CallbackSink {
+    pub fn deliver(&self, token: Option<&str>, state: Option<&str>) -> Result<(), Refused> {
+        let token = token
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or(Refused::MissingToken)?;
+        if state != Some(self.pending.state.as_str()) {
+            return Err(Refused::WrongState);
+        }
+        let sender = self
+            .pending
+            .sender
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+            .ok_or(Refused::AlreadyDone)?;
+        let _ = sender.send(Secret::new(token));
+        Ok(())
+    }
+}
+
 impl LoginCallback {
-    pub(crate) async fn bind() -> Result<Self, CallbackError> {
+    pub async fn bind() -> Result<Self, CallbackError> {
         let listener = TcpListener::bind(("127.0.0.1", 0))
             .await
             .map_err(CallbackError::Bind)?;
@@ -59,40 +100,50 @@ impl LoginCallback {
             uuid::Uuid::new_v4().simple(),
             uuid::Uuid::new_v4().simple()
         );
-        Ok(Self { listener, state })
+        let (sender, receiver) = oneshot::channel();
+        Ok(Self {
+            listener,
+            pending: Arc::new(Pending {
+                state,
+                sender: Mutex::new(Some(sender)),
+            }),
+            receiver,
+        })
     }
 
-    pub(crate) fn address(&self) -> Result<SocketAddr, CallbackError> {
+    pub fn address(&self) -> Result<SocketAddr, CallbackError> {
         self.listener.local_addr().map_err(CallbackError::Bind)
     }
 
     /// The URL the web app redirects to.
-    pub(crate) fn callback_url(&self) -> Result<String, CallbackError> {
+    pub fn callback_url(&self) -> Result<String, CallbackError> {
         Ok(format!(
             "http://127.0.0.1:{}/callback",
             self.address()?.port()
         ))
     }
 
-    pub(crate) fn state(&self) -> &str {
-        &self.state
+    pub fn state(&self) -> &str {
+        &self.pending.state
+    }
+
+    /// For callbacks that do not come over HTTP (deep links).
+    pub fn sink(&self) -> CallbackSink {
+        CallbackSink {
+            pending: Arc::clone(&self.pending),
+        }
     }
 
     /// Serves until a callback with the right state brings a token, the time is up,
     /// or `cancel` fires.
-    pub(crate) async fn wait(
+    pub async fn wait(
         self,
         timeout: Duration,
         cancel: CancellationToken,
     ) -> Result<Secret, CallbackError> {
-        let (sender, receiver) = oneshot::channel();
-        let pending = Arc::new(Pending {
-            state: self.state,
-            sender: Mutex::new(Some(sender)),
-        });
         let app = Router::new()
             .route("/callback", get(callback))
-            .with_state(pending);
+            .with_state(self.sink());
         let stop = CancellationToken::new();
         let server = tokio::spawn(
             axum::serve(self.listener, app)
@@ -100,7 +151,7 @@ impl LoginCallback {
                 .into_future(),
         );
         let result = tokio::select! {
-            token = receiver => token.map_err(|_| CallbackError::Cancelled),
+            token = self.receiver => token.map_err(|_| CallbackError::Cancelled),
             () = tokio::time::sleep(timeout) => Err(CallbackError::TimedOut(timeout)),
             () = cancel.cancelled() => Err(CallbackError::Cancelled),
         };
@@ -113,32 +164,23 @@ impl LoginCallback {
 }
 
 async fn callback(
-    State(pending): State<Arc<Pending>>,
+    State(sink): State<CallbackSink>,
     Query(query): Query<CallbackQuery>,
 ) -> Response {
-    let Some(token) = query.token.filter(|t| !t.trim().is_empty()) else {
-        return (StatusCode::BAD_REQUEST, "missing token").into_response();
-    };
-    if query.state.as_deref() != Some(pending.state.as_str()) {
-        return (StatusCode::BAD_REQUEST, "invalid state parameter").into_response();
-    }
-    let sender = pending
-        .sender
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .take();
-    match sender {
-        Some(sender) => {
-            let _ = sender.send(Secret::new(token.trim()));
-            Html(SIGNED_IN_PAGE).into_response()
+    match sink.deliver(query.token.as_deref(), query.state.as_deref()) {
+        Ok(()) => Html(SIGNED_IN_PAGE).into_response(),
+        Err(refused @ (Refused::MissingToken | Refused::WrongState)) => {
+            (StatusCode::BAD_REQUEST, refused.to_string()).into_response()
         }
-        None => (StatusCode::CONFLICT, "this login has already completed").into_response(),
+        Err(refused @ Refused::AlreadyDone) => {
+            (StatusCode::CONFLICT, refused.to_string()).into_response()
+        }
     }
 }
 
 const SIGNED_IN_PAGE: &str = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
 <title>Multica: signed in</title></head><body style=\"font-family:system-ui;margin:4em\">\
-<h1>Signed in</h1><p>The <code>multica</code> command line is now logged in. \
+<h1>Signed in</h1><p>Multica on this computer is now logged in. \
 You can close this tab.</p></body></html>";
 
 #[cfg(test)]
@@ -169,6 +211,26 @@ mod tests {
 
         let token = waiter.await.expect("join").expect("token");
         assert_eq!(token.expose(), "jwt-1");
+    }
+
+    #[tokio::test]
+    async fn a_deep_link_is_checked_like_the_loopback_callback() {
+        let callback = LoginCallback::bind().await.expect("bind");
+        let sink = callback.sink();
+        let state = callback.state().to_owned();
+        let waiter = tokio::spawn(callback.wait(Duration::from_secs(10), CancellationToken::new()));
+        assert_eq!(
+            sink.deliver(Some("jwt"), Some("forged")),
+            Err(Refused::WrongState)
+        );
+        assert_eq!(sink.deliver(None, Some(&state)), Err(Refused::MissingToken));
+        assert_eq!(sink.deliver(Some("jwt-2"), Some(&state)), Ok(()));
+        assert_eq!(
+            sink.deliver(Some("jwt-3"), Some(&state)),
+            Err(Refused::AlreadyDone)
+        );
+        let token = waiter.await.expect("join").expect("token");
+        assert_eq!(token.expose(), "jwt-2");
     }
 
     #[tokio::test]
