@@ -1,8 +1,9 @@
 //! Signed updates (tauri-plugin-updater): checked a minute after start and every
 //! six hours, downloaded in the background, verified against the minisign public
 //! key in `tauri.conf.json`, and installed once no task runs — never in the middle
-//! of an agent's work. Debug builds may point at another endpoint and key with
-//! `MULTICA_UPDATE_ENDPOINT` / `MULTICA_UPDATE_PUBKEY` (for the updater test).
+//! of an agent's work. Debug builds may point at another endpoint, key and install
+//! target with `MULTICA_UPDATE_ENDPOINT` / `MULTICA_UPDATE_PUBKEY` /
+//! `MULTICA_UPDATE_EXECUTABLE` (for the updater test).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -84,6 +85,10 @@ fn updater(app: &AppHandle) -> Result<tauri_plugin_updater::Updater, String> {
         }
         if let Ok(key) = std::env::var("MULTICA_UPDATE_PUBKEY") {
             builder = builder.pubkey(key);
+        }
+        // What an install replaces, so that a test does not replace its own binary.
+        if let Ok(path) = std::env::var("MULTICA_UPDATE_EXECUTABLE") {
+            builder = builder.executable_path(path);
         }
     }
     builder.build().map_err(|error| error.to_string())

@@ -385,3 +385,125 @@ def test_sign_in_with_the_browser_then_log_out(world, app):
     )
     assert gone.stdout.strip() == "", "log out removes the token from the keychain"
     driver.save_screenshot(str(ARTIFACTS / "window-logged-out.png"))
+
+
+UI_BIN = Path(__file__).resolve().parents[2] / "ui" / "node_modules" / ".bin" / "tauri"
+
+
+class UpdateServer:
+    """Serves latest.json and the update: first a tampered one, then the real one."""
+
+    def __init__(self, folder, signature):
+        import http.server
+
+        self.folder, self.signature, self.served = folder, signature, []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                outer.served.append(self.path)
+                if self.path.startswith("/latest.json"):
+                    tampered = sum(p.startswith("/latest.json") for p in outer.served) == 1
+                    name = "update-tampered.AppImage" if tampered else "update.AppImage"
+                    body = json.dumps(
+                        {
+                            "version": "9.9.9",
+                            "notes": "test",
+                            "pub_date": "2026-11-30T00:00:00Z",
+                            "platforms": {
+                                "linux-x86_64": {
+                                    "signature": outer.signature,
+                                    "url": f"http://127.0.0.1:{outer.port}/{name}",
+                                }
+                            },
+                        }
+                    ).encode()
+                else:
+                    body = (outer.folder / self.path.lstrip("/")).read_bytes()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def update_world(world):
+    folder = Path(tempfile.mkdtemp(prefix="multica-e2e-update-"))
+    key = folder / "update.key"
+    subprocess.run(
+        [str(UI_BIN), "signer", "generate", "--ci", "-p", "", "-w", str(key), "-f"],
+        check=True,
+        capture_output=True,
+    )
+    payload = folder / "update.AppImage"
+    # Linux updates are AppImages, which are ELF executables: a small real one.
+    payload.write_bytes(Path(shutil.which("true")).read_bytes())
+    subprocess.run(
+        [str(UI_BIN), "signer", "sign", "-f", str(key), "-p", "", str(payload)],
+        check=True,
+        capture_output=True,
+    )
+    signature = (folder / "update.AppImage.sig").read_text().strip()
+    tampered = bytearray(payload.read_bytes())
+    tampered[-1] ^= 0xFF
+    (folder / "update-tampered.AppImage").write_bytes(bytes(tampered))
+    server = UpdateServer(folder, signature)
+    target = folder / "installed-app"
+    target.write_bytes(b"the app before the update")
+    target.chmod(0o755)
+    world["env"].update(
+        {
+            "MULTICA_UPDATE_ENDPOINT": f"http://127.0.0.1:{server.port}/latest.json",
+            "MULTICA_UPDATE_PUBKEY": (folder / "update.key.pub").read_text().strip(),
+            "MULTICA_UPDATE_EXECUTABLE": str(target),
+        }
+    )
+    yield {"payload": payload, "target": target, "server": server}
+    server.httpd.shutdown()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def update_states(driver, timeout):
+    """Asks for an update check and collects the app's update-status events."""
+    driver.execute_script(
+        """
+        window.__updates = [];
+        window.__TAURI__.event.listen("update-status", (e) => window.__updates.push(e.payload));
+        window.__TAURI__.core.invoke("check_for_updates");
+        """
+    )
+
+    def finished():
+        states = driver.execute_script("return window.__updates")
+        last = states[-1]["state"] if states else None
+        return states if last in ("failed", "installing", "up_to_date") else None
+
+    return wait_for("the update check", finished, timeout=timeout)
+
+
+def test_updates_are_verified_before_they_are_installed(update_world, app):
+    driver = app
+    wait_for("the window", lambda: driver.find_element(By.ID, "engine-state"))
+    # A download that does not match its signature is refused; nothing is installed.
+    refused = update_states(driver, 60)
+    assert refused[-1]["state"] == "failed", refused
+    assert "refused" in refused[-1]["error"], refused
+    assert update_world["target"].read_bytes() == b"the app before the update"
+    # The signed one is accepted and installed (here into a stand-in executable);
+    # then the app restarts itself, which ends the WebDriver session.
+    driver.execute_script("window.__TAURI__.core.invoke('check_for_updates')")
+    payload = update_world["payload"].read_bytes()
+    wait_for(
+        "the update to be installed",
+        lambda: update_world["target"].read_bytes() == payload,
+        timeout=60,
+    )
+    served = update_world["server"].served
+    assert "/update-tampered.AppImage" in served and "/update.AppImage" in served, served
