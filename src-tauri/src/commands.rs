@@ -9,7 +9,7 @@ use std::sync::Arc;
 use multica_api::Secret;
 use tauri::{AppHandle, State};
 
-use crate::core::{AppCore, AppStatus, CoreError, WorkspaceRow};
+use crate::core::{AgentOverride, AppCore, AppStatus, CoreError, WorkspaceRow};
 use crate::host::StopMode;
 use crate::settings::AppSettings;
 
@@ -26,6 +26,8 @@ pub(crate) fn handlers() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 
         list_workspaces,
         set_workspace_watched,
         get_settings,
+        get_agents,
+        save_agents,
         save_settings,
         set_paused,
         cancel_task,
@@ -107,6 +109,18 @@ fn set_workspace_watched(
 #[tauri::command]
 fn get_settings(core: Core<'_>) -> AppSettings {
     core.settings()
+}
+
+#[tauri::command]
+fn get_agents(core: Core<'_>) -> Result<Vec<AgentOverride>, CoreError> {
+    core.agent_overrides()
+}
+
+/// Agent paths, models, limits and switches: used from the engine's next start,
+/// once no task runs.
+#[tauri::command]
+fn save_agents(core: Core<'_>, agents: Vec<AgentOverride>) -> Result<(), CoreError> {
+    core.save_agent_overrides(&agents)
 }
 
 /// Saves the settings and applies what can be applied now: start at login, the

@@ -125,6 +125,19 @@ pub struct AppStatus {
     pub paused: bool,
 }
 
+/// How one agent CLI is used: the `agents` section of `config.json`, shared with
+/// the CLI and the headless daemon. Unset fields keep the defaults.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct AgentOverride {
+    pub id: String,
+    #[serde(default)]
+    pub display_name: String,
+    pub path: Option<String>,
+    pub model: Option<String>,
+    pub max_concurrent_tasks: Option<usize>,
+    pub enabled: bool,
+}
+
 /// A workspace of the account, and whether this machine works for it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct WorkspaceRow {
@@ -457,6 +470,106 @@ impl AppCore {
         Ok(())
     }
 
+    /// Every built-in agent with what `config.json` says of it.
+    pub fn agent_overrides(&self) -> Result<Vec<AgentOverride>, CoreError> {
+        let file = CliConfig::load(&self.paths.config_file())?;
+        let section = file.other.get("agents").and_then(|a| a.as_object());
+        Ok(multica_agents::builtin_profiles()
+            .into_iter()
+            .map(|profile| {
+                let entry = section.and_then(|agents| agents.get(&profile.id));
+                let text = |key: &str| {
+                    entry
+                        .and_then(|e| e.get(key))
+                        .and_then(|v| v.as_str())
+                        .map(str::to_owned)
+                };
+                AgentOverride {
+                    path: text("path"),
+                    model: text("model"),
+                    max_concurrent_tasks: entry
+                        .and_then(|e| e.get("max_concurrent_tasks"))
+                        .and_then(serde_json::Value::as_u64)
+                        .and_then(|n| usize::try_from(n).ok()),
+                    enabled: entry
+                        .and_then(|e| e.get("enabled"))
+                        .and_then(serde_json::Value::as_bool)
+                        .unwrap_or(true),
+                    id: profile.id,
+                    display_name: profile.display_name,
+                }
+            })
+            .collect())
+    }
+
+    /// Writes the agents' overrides into `config.json` (only what differs from the
+    /// defaults); the engine uses them from its next start, once no task runs.
+    pub fn save_agent_overrides(
+        self: &Arc<Self>,
+        overrides: &[AgentOverride],
+    ) -> Result<(), CoreError> {
+        let known: Vec<String> = multica_agents::builtin_profiles()
+            .into_iter()
+            .map(|profile| profile.id)
+            .collect();
+        let path = self.paths.config_file();
+        let mut file = CliConfig::load(&path)?;
+        let mut section = file
+            .other
+            .get("agents")
+            .and_then(|a| a.as_object())
+            .cloned()
+            .unwrap_or_default();
+        for agent in overrides {
+            if !known.contains(&agent.id) {
+                return Err(CoreError::Invalid(format!("unknown agent {:?}", agent.id)));
+            }
+            if agent.max_concurrent_tasks == Some(0) {
+                return Err(CoreError::Invalid(format!(
+                    "{}: at least one task must be allowed",
+                    agent.display_name
+                )));
+            }
+            let mut entry = serde_json::Map::new();
+            let clean = |value: &Option<String>| {
+                value
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|v| !v.is_empty())
+                    .map(|v| serde_json::Value::String(v.to_owned()))
+            };
+            if let Some(path) = clean(&agent.path) {
+                entry.insert("path".into(), path);
+            }
+            if let Some(model) = clean(&agent.model) {
+                entry.insert("model".into(), model);
+            }
+            if let Some(max) = agent.max_concurrent_tasks {
+                entry.insert("max_concurrent_tasks".into(), max.into());
+            }
+            if !agent.enabled {
+                entry.insert("enabled".into(), false.into());
+            }
+            if entry.is_empty() {
+                section.remove(&agent.id);
+            } else {
+                section.insert(agent.id.clone(), entry.into());
+            }
+        }
+        if section.is_empty() {
+            file.other.remove("agents");
+        } else {
+            file.other.insert("agents".into(), section.into());
+        }
+        file.save(&path)?;
+        if matches!(self.host.status(), HostStatus::Running)
+            && let Ok(Some(token)) = self.store.load(&self.account())
+        {
+            self.host.restart_when_idle(self.config_source(), token);
+        }
+        Ok(())
+    }
+
     /// Saves the settings; those the engine reads at start apply once no task runs.
     pub fn save_settings(self: &Arc<Self>, next: AppSettings) -> Result<(), CoreError> {
         next.save(&self.paths.settings_file())?;
@@ -563,6 +676,55 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn agent_overrides_round_trip_through_the_config_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let paths = Paths {
+            profile: None,
+            profile_dir: dir.path().to_owned(),
+            multica_cli: dir.path().join("multica"),
+        };
+        let core =
+            AppCore::new(paths, Box::new(multica_token_store::MemoryStore::new())).expect("core");
+        let mut agents = core.agent_overrides().expect("agents");
+        assert!(agents.iter().all(|a| a.enabled && a.path.is_none()));
+        let claude = agents
+            .iter_mut()
+            .find(|a| a.id == "claude")
+            .expect("claude");
+        claude.path = Some(" /opt/claude ".into());
+        claude.max_concurrent_tasks = Some(2);
+        let goose = agents.iter_mut().find(|a| a.id == "goose").expect("goose");
+        goose.enabled = false;
+        core.save_agent_overrides(&agents).expect("saved");
+
+        let file = CliConfig::load(&core.paths().config_file()).expect("config");
+        assert_eq!(
+            file.other["agents"],
+            json!({"claude": {"path": "/opt/claude", "max_concurrent_tasks": 2},
+                   "goose": {"enabled": false}})
+        );
+        // What the daemon reads from it.
+        let settings = multica_daemon::agent_config::agent_settings(|_| None, &file)
+            .expect("the daemon accepts it");
+        let claude = settings
+            .iter()
+            .find(|s| s.provider.as_str() == "claude")
+            .expect("claude");
+        assert_eq!(claude.executable, std::path::PathBuf::from("/opt/claude"));
+        assert!(settings.iter().all(|s| s.provider.as_str() != "goose"));
+
+        let bad = vec![AgentOverride {
+            id: "nope".into(),
+            display_name: String::new(),
+            path: None,
+            model: None,
+            max_concurrent_tasks: None,
+            enabled: true,
+        }];
+        assert!(core.save_agent_overrides(&bad).is_err());
+    }
 
     #[test]
     fn workspace_rows_mark_the_watched_ones_and_keep_unlisted_watches() {

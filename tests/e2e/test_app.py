@@ -376,6 +376,9 @@ def test_sign_in_with_the_browser_then_log_out(world, app):
     assert tokens, "a token named for this computer was issued"
 
     driver.execute_script("location.hash = '#/settings'")
+    agents = wait_for("the agents table", lambda: driver.find_element(By.ID, "agents-table"))
+    assert "Claude" in agents.text and "Codex" in agents.text
+    driver.save_screenshot(str(ARTIFACTS / "window-settings.png"))
     wait_for("the settings", lambda: driver.find_element(By.ID, "logout")).click()
     wait_for("the login form again", lambda: driver.find_element(By.ID, "login-form"))
     gone = subprocess.run(

@@ -7,6 +7,7 @@ import {
   invoke,
   listen,
   message,
+  type AgentOverride,
   type AppSettings,
   type AppStatus,
   type EngineEvent,
@@ -330,6 +331,43 @@ async function settingsView(): Promise<HTMLElement> {
   });
   tools.append(logout);
   form.append(tools, el("p", { class: "version" }, `Multica ${status?.version ?? ""} · ${status?.server_url ?? ""}`));
+  const page = el("div", {}, form, await agentsForm());
+  return page;
+}
+
+/// Per agent CLI: on or off, its path, its model, its own task limit.
+async function agentsForm(): Promise<HTMLElement> {
+  const agents = await invoke<AgentOverride[]>("get_agents");
+  const table = el("table", { id: "agents-table" });
+  table.append(el("tr", {}, el("th", {}, "Agent"), el("th", {}, "On"), el("th", {}, "Path"), el("th", {}, "Model"), el("th", {}, "Tasks at once")));
+  const rows = agents.map((agent) => {
+    const on = el("input", { type: "checkbox", "data-agent": agent.id, class: "agent-on" });
+    on.checked = agent.enabled;
+    const path = el("input", { type: "text", value: agent.path ?? "", placeholder: "found on PATH" });
+    const model = el("input", { type: "text", value: agent.model ?? "", placeholder: "the CLI's default" });
+    const max = el("input", { type: "number", min: "1", value: agent.max_concurrent_tasks === null ? "" : String(agent.max_concurrent_tasks) });
+    table.append(el("tr", {}, el("td", {}, agent.display_name), el("td", {}, on), el("td", {}, path), el("td", {}, model), el("td", {}, max)));
+    return { agent, on, path, model, max };
+  });
+  const error = el("p", { class: "error", role: "alert" });
+  const form = el("form", { id: "agents-form" }, el("h2", {}, "Agents"), table, el("button", { type: "submit" }, "Save agents"), error);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    error.textContent = "";
+    const next: AgentOverride[] = rows.map(({ agent, on, path, model, max }) => ({
+      ...agent,
+      enabled: on.checked,
+      path: path.value.trim() || null,
+      model: model.value.trim() || null,
+      max_concurrent_tasks: max.value.trim() === "" ? null : Number(max.value),
+    }));
+    try {
+      await invoke("save_agents", { agents: next });
+      flash("Saved. The engine uses them once no task runs.");
+    } catch (e) {
+      error.textContent = message(e);
+    }
+  });
   return form;
 }
 

@@ -53,6 +53,15 @@ export interface AppSettings {
   log_level: string | null;
 }
 
+export interface AgentOverride {
+  id: string;
+  display_name: string;
+  path: string | null;
+  model: string | null;
+  max_concurrent_tasks: number | null;
+  enabled: boolean;
+}
+
 export type TaskOutcome =
   | { status: "completed"; session_id: string | null }
   | { status: "failed"; error: string }
