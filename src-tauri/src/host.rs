@@ -324,10 +324,31 @@ async fn run_once(
     let forward = {
         let mut events = handle.subscribe();
         let out = inner.events.clone();
+        let engine = handle.clone();
+        let status = inner.status.clone();
         tokio::spawn(async move {
             loop {
                 match events.recv().await {
                     Ok(event) => {
+                        // A token revoked while running: the engine goes on (tasks
+                        // hold their own tokens) and the app asks for a login.
+                        if matches!(event, EngineEvent::StateChanged { .. }) {
+                            let refused = engine.token_refused();
+                            status.send_if_modified(|current| {
+                                let next = if refused {
+                                    HostStatus::NeedsLogin {
+                                        reason: Some(
+                                            multica_daemon::supervision::TOKEN_REFUSED.to_owned(),
+                                        ),
+                                    }
+                                } else {
+                                    HostStatus::Running
+                                };
+                                let changed = *current != next;
+                                *current = next;
+                                changed
+                            });
+                        }
                         let _ = out.send(event);
                     }
                     Err(broadcast::error::RecvError::Lagged(_)) => {}

@@ -213,6 +213,21 @@ async fn a_token_login_runs_the_engine_and_a_logout_stops_it() {
         .await
         .expect("a runtime registered");
 
+    // A token revoked while the engine runs shows as "needs login".
+    world
+        .server
+        .admin()
+        .revoke_token(&seed.user.token)
+        .expect("revoke");
+    let status = wait_for_status(&world.core, |s| {
+        matches!(s, HostStatus::NeedsLogin { reason: Some(_) })
+    })
+    .await;
+    assert!(
+        format!("{status:?}").contains("refused the login token"),
+        "{status:?}"
+    );
+
     world
         .core
         .logout(StopMode::WaitForTasks)

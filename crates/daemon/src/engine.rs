@@ -248,6 +248,20 @@ impl Shared {
         match result {
             // Transport errors, 5xx, 408, 429: the server is not there for us.
             Err(error) if error.is_retryable() => self.vitals.unreachable(error.to_string()),
+            Err(error) if error.is_unauthorized() => {
+                if !self.vitals.is_token_refused() {
+                    error!("the server refused the login token: log in again");
+                }
+                self.vitals.token_refused(true);
+                self.vitals.contact();
+            }
+            Ok(_) => {
+                self.vitals.token_refused(false);
+                if self.vitals.was_unreachable() {
+                    self.outbox.server_is_back();
+                }
+                self.vitals.contact();
+            }
             _ => {
                 if self.vitals.was_unreachable() {
                     self.outbox.server_is_back();
@@ -310,6 +324,12 @@ impl EngineHandle {
     /// the agents' logs, and the daemon's runs.
     pub fn usage(&self, since: Option<chrono::NaiveDate>) -> crate::usage::UsageReport {
         self.shared.usage.report(since)
+    }
+
+    /// The server refuses the login token (401 on the daemon's calls): a new login is
+    /// needed. Tasks that hold their own task tokens go on meanwhile.
+    pub fn token_refused(&self) -> bool {
+        self.shared.vitals.is_token_refused()
     }
 
     /// Lets the server's update requests go to the host's updater (once).

@@ -95,6 +95,9 @@ pub(crate) struct Vitals {
     last_failure: std::sync::Mutex<Option<String>>,
     /// Loops restarted after a failure, for the reason text.
     restarts: AtomicU64,
+    /// The server answered 401 to the login token (revoked or expired) and has not
+    /// accepted it since.
+    token_refused: std::sync::atomic::AtomicBool,
 }
 
 impl Vitals {
@@ -111,6 +114,15 @@ impl Vitals {
             .last_failure
             .lock()
             .unwrap_or_else(|poison| poison.into_inner()) = None;
+    }
+
+    /// The server refused the login token (401), or accepted it again.
+    pub(crate) fn token_refused(&self, refused: bool) {
+        self.token_refused.store(refused, Ordering::Relaxed);
+    }
+
+    pub(crate) fn is_token_refused(&self) -> bool {
+        self.token_refused.load(Ordering::Relaxed)
     }
 
     /// The last call before now failed to reach the server.
@@ -130,9 +142,15 @@ impl Vitals {
     }
 }
 
+/// The start of the offline reason when the login token is refused.
+pub const TOKEN_REFUSED: &str = "the server refused the login token (revoked or expired)";
+
 /// Works out the state from the vitals, the registry and the outbox.
 pub(crate) fn assess(shared: &Shared) -> EngineState {
     let vitals = &shared.vitals;
+    if vitals.is_token_refused() {
+        return EngineState::Offline(format!("{TOKEN_REFUSED}; log in again"));
+    }
     let quiet_limit = shared.config.heartbeat_interval * 3;
     let failure = vitals
         .last_failure

@@ -108,3 +108,36 @@ async fn the_servers_update_request_goes_to_the_hosts_updater() {
     assert_eq!(update.output, "downloaded v2.0.0; installs when idle");
     engine.stop().await;
 }
+
+#[tokio::test]
+async fn a_token_revoked_while_running_shows_offline_with_log_in_again() {
+    let harness = Harness::new(Script::Succeed).await;
+    let engine = harness.start_engine().await;
+    harness.runtime_in(&harness.workspace_id).await;
+    assert!(!engine.handle.token_refused());
+    harness
+        .admin()
+        .revoke_token(&harness.token)
+        .expect("revoke");
+    let deadline = tokio::time::Instant::now() + support::WAIT;
+    while !engine.handle.token_refused() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the refusal is noticed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The state loop publishes it within its period.
+    let deadline = tokio::time::Instant::now() + support::WAIT;
+    loop {
+        let health = engine.handle.health();
+        if health.state == "offline" {
+            let reason = health.state_reason.unwrap_or_default();
+            assert!(reason.contains("log in again"), "{reason}");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{health:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    engine.stop().await;
+}
