@@ -17,6 +17,9 @@ use tracing_subscriber::{EnvFilter, Layer, reload};
 
 /// Log files kept (one per day).
 const KEPT_FILES: usize = 7;
+/// Bytes written per day at most; past it only a notice is written, once. With
+/// [`KEPT_FILES`] this caps the folder at about 7 × 50 MB.
+const DAILY_CAP: u64 = 50 * 1024 * 1024;
 /// Warnings and errors kept for diagnostics.
 const RECENT: usize = 20;
 
@@ -56,7 +59,7 @@ impl Logs {
             .filename_suffix("log")
             .build(dir)
             .ok()?;
-        let (writer, guard) = tracing_appender::non_blocking(appender);
+        let (writer, guard) = tracing_appender::non_blocking(CappedDaily::new(appender, DAILY_CAP));
         let (filter, handle) = reload::Layer::new(filter_for(level));
         let recent = Arc::new(Mutex::new(VecDeque::with_capacity(RECENT)));
         let file_layer = tracing_subscriber::fmt::layer()
@@ -91,6 +94,56 @@ impl Logs {
             .lock()
             .map(|recent| recent.iter().cloned().collect())
             .unwrap_or_default()
+    }
+}
+
+/// A day's log file stops growing at `cap` bytes (a runaway loop at debug level
+/// must not fill the disk); the next day starts a new file.
+struct CappedDaily<W> {
+    inner: W,
+    cap: u64,
+    day: chrono::NaiveDate,
+    written: u64,
+    noticed: bool,
+}
+
+impl<W> CappedDaily<W> {
+    fn new(inner: W, cap: u64) -> Self {
+        CappedDaily {
+            inner,
+            cap,
+            day: chrono::Utc::now().date_naive(),
+            written: 0,
+            noticed: false,
+        }
+    }
+}
+
+impl<W: std::io::Write> std::io::Write for CappedDaily<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let today = chrono::Utc::now().date_naive();
+        if today != self.day {
+            self.day = today;
+            self.written = 0;
+            self.noticed = false;
+        }
+        if self.written >= self.cap {
+            if !self.noticed {
+                self.noticed = true;
+                let _ = self
+                    .inner
+                    .write_all(b"(today's log reached its size limit; more lines are dropped until tomorrow)\n");
+            }
+            // Dropped, but reported as written: logging must never fail the app.
+            return Ok(buf.len());
+        }
+        let written = self.inner.write(buf)?;
+        self.written += written as u64;
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
     }
 }
 
@@ -135,5 +188,24 @@ impl Visit for Line {
         } else {
             self.0.push_str(&format!("{}={value:?}", field.name()));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    #[test]
+    fn a_days_log_stops_at_its_cap_with_one_notice() {
+        let mut capped = CappedDaily::new(Vec::new(), 10);
+        capped.write_all(b"0123456789").expect("write");
+        capped.write_all(b"more").expect("dropped, not failed");
+        capped.write_all(b"and more").expect("dropped");
+        let text = String::from_utf8(capped.inner).expect("utf-8");
+        assert!(text.starts_with("0123456789"));
+        assert_eq!(text.matches("size limit").count(), 1);
+        assert!(!text.contains("0123456789more") && !text.contains("and more"));
     }
 }
