@@ -31,6 +31,8 @@ pub(crate) fn handlers() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 
         save_settings,
         set_paused,
         cancel_task,
+        recent_tasks,
+        task_transcript,
         usage,
         diagnostics,
         copy_diagnostics,
@@ -153,6 +155,27 @@ fn cancel_task(core: Core<'_>, task_id: String) -> bool {
     core.host()
         .engine()
         .is_some_and(|engine| engine.cancel_task(&task_id))
+}
+
+/// The engine's recent tasks, newest first (empty while it is not running).
+#[tauri::command]
+fn recent_tasks(core: Core<'_>) -> Vec<multica_daemon::history::TaskSummary> {
+    core.host()
+        .engine()
+        .map(|engine| engine.recent_tasks())
+        .unwrap_or_default()
+}
+
+/// What the engine keeps of a task's transcript after `after_seq`.
+#[tauri::command]
+fn task_transcript(
+    core: Core<'_>,
+    task_id: String,
+    after_seq: Option<u64>,
+) -> Option<Vec<multica_api::wire::TaskMessage>> {
+    core.host()
+        .engine()
+        .and_then(|engine| engine.transcript(&task_id, after_seq))
 }
 
 /// Token usage from `since` (`YYYY-MM-DD` or `7d`; default: the last 30 days).

@@ -14,6 +14,7 @@ import {
   type HostStatus,
   type TaskMessage,
   type TaskOutcome,
+  type TaskSummary,
   type WorkspaceRow,
 } from "./shell";
 
@@ -24,6 +25,8 @@ interface TaskRow {
   progress: string;
   outcome: TaskOutcome | null;
   messages: TaskMessage[];
+  /// The engine's kept transcript was merged in (once per window).
+  historyLoaded?: boolean;
 }
 
 const tasks = new Map<string, TaskRow>();
@@ -62,6 +65,38 @@ function describe(host: HostStatus, paused: boolean): [string, string] {
       if (health.running_tasks > 0) return ["working", `Working on ${health.running_tasks}`];
       return [paused ? "paused" : "idle", paused ? "Paused" : "Idle"];
     }
+  }
+}
+
+/// What the engine remembers of recent tasks, for a window opened after they began.
+async function loadRecentTasks(): Promise<void> {
+  const recent = await invoke<TaskSummary[]>("recent_tasks");
+  for (const summary of [...recent].reverse()) {
+    const known = tasks.get(summary.task_id);
+    if (known) {
+      known.progress = summary.progress;
+      known.outcome = known.outcome ?? summary.outcome;
+    } else {
+      tasks.set(summary.task_id, {
+        id: summary.task_id,
+        provider: summary.provider,
+        workspaceId: summary.workspace_id,
+        progress: summary.progress,
+        outcome: summary.outcome,
+        messages: [],
+      });
+    }
+  }
+}
+
+/// Fills in the part of a transcript that happened before the window saw it.
+async function loadTranscript(task: TaskRow): Promise<void> {
+  const kept = await invoke<TaskMessage[] | null>("task_transcript", { taskId: task.id, afterSeq: null });
+  if (!kept) return;
+  const seen = new Set(task.messages.map((m) => m.seq));
+  const missing = kept.filter((m) => !seen.has(m.seq));
+  if (missing.length > 0) {
+    task.messages = [...missing, ...task.messages].sort((a, b) => a.seq - b.seq);
   }
 }
 
@@ -226,7 +261,7 @@ function overviewView(): HTMLElement {
   }
   const list = el("ul", { id: "tasks", class: "rows" });
   const ordered = [...tasks.values()].reverse();
-  if (ordered.length === 0) list.append(el("li", {}, "No task since the window opened."));
+  if (ordered.length === 0) list.append(el("li", {}, "No task yet."));
   for (const task of ordered) {
     const state = task.outcome ? task.outcome.status : "running";
     const row = el(
@@ -251,7 +286,7 @@ function taskView(id: string): HTMLElement {
   const task = tasks.get(id);
   const section = el("section", { id: "task", "data-task-id": id }, el("h1", {}, `Task ${id.slice(0, 8)}`));
   if (!task) {
-    section.append(el("p", {}, "This task ran before the window opened; its transcript is on the issue."));
+    section.append(el("p", {}, "This task is no longer among the recent ones; its transcript is on the issue."));
     return section;
   }
   section.append(el("p", { class: "outcome" }, outcomeText(task)));
@@ -393,8 +428,19 @@ async function renderNow(): Promise<void> {
   else if (route === "login") next = loginView();
   else if (route === "workspaces") next = await workspacesView();
   else if (route === "settings") next = await settingsView();
-  else if (route.startsWith("task/")) next = taskView(route.slice("task/".length));
-  else next = overviewView();
+  else if (route.startsWith("task/")) {
+    const id = route.slice("task/".length);
+    await loadRecentTasks();
+    const task = tasks.get(id);
+    if (task && !task.historyLoaded) {
+      await loadTranscript(task);
+      task.historyLoaded = true;
+    }
+    next = taskView(id);
+  } else {
+    await loadRecentTasks();
+    next = overviewView();
+  }
   view.replaceChildren(next);
 }
 

@@ -62,6 +62,22 @@ export interface AgentOverride {
   enabled: boolean;
 }
 
+export interface TaskSummary {
+  task_id: string;
+  issue_id: string;
+  workspace_id: string;
+  runtime_id: string;
+  provider: string;
+  started_at_unix_ms: number;
+  finished_at_unix_ms: number | null;
+  progress: string;
+  outcome: TaskOutcome | null;
+  total_tokens: number | null;
+  cost_usd: number | null;
+  messages: number;
+  messages_dropped: number;
+}
+
 export type TaskOutcome =
   | { status: "completed"; session_id: string | null }
   | { status: "failed"; error: string }

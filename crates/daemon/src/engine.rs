@@ -170,6 +170,8 @@ pub(crate) struct Shared {
     pub(crate) paused: std::sync::atomic::AtomicBool,
     /// Stops running tasks from this machine, by task id.
     pub(crate) local_cancels: Mutex<BTreeMap<String, CancellationToken>>,
+    /// Recent tasks and transcripts, for hosts that open after a task started.
+    pub(crate) history: crate::history::TaskHistory,
     /// The host's updater, for the server's update requests (none when headless).
     pub(crate) self_updater: std::sync::OnceLock<Arc<dyn crate::self_update::SelfUpdater>>,
 }
@@ -213,6 +215,7 @@ impl Shared {
     }
 
     pub(crate) fn emit(&self, event: EngineEvent) {
+        self.history.observe(&event);
         // No subscriber is not an error.
         let _ = self.events.send(event);
     }
@@ -330,6 +333,21 @@ impl EngineHandle {
     /// needed. Tasks that hold their own task tokens go on meanwhile.
     pub fn token_refused(&self) -> bool {
         self.shared.vitals.is_token_refused()
+    }
+
+    /// The last tasks, newest first, with their state, progress and tokens.
+    pub fn recent_tasks(&self) -> Vec<crate::history::TaskSummary> {
+        self.shared.history.recent()
+    }
+
+    /// A recent task's transcript (as sent to the server, secrets redacted) after
+    /// `after_seq`; `None` when the task is not among the recent ones.
+    pub fn transcript(
+        &self,
+        task_id: &str,
+        after_seq: Option<u64>,
+    ) -> Option<Vec<multica_api::wire::TaskMessage>> {
+        self.shared.history.transcript(task_id, after_seq)
     }
 
     /// Lets the server's update requests go to the host's updater (once).
@@ -469,6 +487,7 @@ impl Engine {
             paused: std::sync::atomic::AtomicBool::new(false),
             local_cancels: Mutex::new(BTreeMap::new()),
             self_updater: std::sync::OnceLock::new(),
+            history: crate::history::TaskHistory::default(),
             recovered_runtimes: Mutex::new(BTreeSet::new()),
             workspaces_etag: Mutex::new(None),
             socket: crate::wakeups::SocketHealth::default(),

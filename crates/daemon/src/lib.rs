@@ -14,6 +14,7 @@ pub mod execenv;
 pub mod gc;
 pub mod go_duration;
 mod heartbeat;
+pub mod history;
 mod local_api;
 pub mod outbox;
 pub mod repo_cache;

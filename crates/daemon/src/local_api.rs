@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{Query, Request, State};
+use axum::extract::{Path as UrlPath, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
@@ -211,6 +211,8 @@ fn router(state: ApiState) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/usage", get(usage))
+        .route("/tasks", get(recent_tasks))
+        .route("/tasks/{task_id}/transcript", get(task_transcript))
         .route("/repo/checkout", post(repo_checkout))
         .route("/shutdown", post(shutdown))
         .layer(from_fn_with_state(state.clone(), same_machine_only))
@@ -349,6 +351,31 @@ async fn usage(State(state): State<ApiState>, Query(query): Query<UsageQuery>) -
         Some(Err(message)) => return refuse(StatusCode::BAD_REQUEST, &message),
     };
     Json(state.shared.usage.report(since)).into_response()
+}
+
+/// `GET /tasks`: the recent tasks, newest first.
+async fn recent_tasks(State(state): State<ApiState>) -> Json<Vec<crate::history::TaskSummary>> {
+    Json(state.shared.history.recent())
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct TranscriptQuery {
+    after: Option<u64>,
+}
+
+/// `GET /tasks/{id}/transcript[?after=<seq>]`: what the engine keeps of it.
+async fn task_transcript(
+    State(state): State<ApiState>,
+    UrlPath(task_id): UrlPath<String>,
+    Query(query): Query<TranscriptQuery>,
+) -> Response {
+    match state.shared.history.transcript(&task_id, query.after) {
+        Some(messages) => Json(messages).into_response(),
+        None => refuse(
+            StatusCode::NOT_FOUND,
+            "task not found among the recent ones",
+        ),
+    }
 }
 
 async fn shutdown(State(state): State<ApiState>, headers: HeaderMap) -> Response {

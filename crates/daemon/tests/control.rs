@@ -141,3 +141,59 @@ async fn a_token_revoked_while_running_shows_offline_with_log_in_again() {
     }
     engine.stop().await;
 }
+
+#[tokio::test]
+async fn recent_tasks_and_their_transcripts_are_kept_for_late_windows() {
+    let harness = Harness::new(Script::Succeed).await;
+    let engine = harness.start_engine().await;
+    let task = harness
+        .assign_new_issue(&harness.workspace_id, "Remember me")
+        .await;
+    harness
+        .wait_for_status(&task.id, TaskStatus::Completed)
+        .await;
+    let deadline = tokio::time::Instant::now() + support::WAIT;
+    let recent = loop {
+        let recent = engine.handle.recent_tasks();
+        if recent.first().is_some_and(|t| t.outcome.is_some()) {
+            break recent;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{recent:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(recent[0].task_id, task.id);
+    assert_eq!(recent[0].total_tokens, Some(15));
+    assert!(recent[0].messages >= 3, "{:?}", recent[0]);
+
+    // The same over the local API.
+    let port = engine.handle.health_port();
+    let listed: serde_json::Value = reqwest::get(format!("http://127.0.0.1:{port}/tasks"))
+        .await
+        .expect("GET /tasks")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(listed[0]["task_id"], task.id.as_str());
+    assert_eq!(listed[0]["outcome"]["status"], "completed");
+    let transcript: Vec<serde_json::Value> = reqwest::get(format!(
+        "http://127.0.0.1:{port}/tasks/{}/transcript?after=1",
+        task.id
+    ))
+    .await
+    .expect("GET transcript")
+    .json()
+    .await
+    .expect("JSON");
+    assert!(!transcript.is_empty());
+    assert!(transcript.iter().all(|m| m["seq"].as_u64() > Some(1)));
+    let all = engine.handle.transcript(&task.id, None).expect("kept");
+    assert!(
+        all.iter()
+            .any(|m| m.content.contains("Looking at the issue"))
+    );
+    let missing = reqwest::get(format!("http://127.0.0.1:{port}/tasks/nope/transcript"))
+        .await
+        .expect("GET");
+    assert_eq!(missing.status(), 404);
+    engine.stop().await;
+}
