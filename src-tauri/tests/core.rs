@@ -296,6 +296,18 @@ async fn a_refused_token_at_start_shows_needs_login_and_a_failure_is_retried() {
     assert_eq!(world.core.host().status(), HostStatus::Stopped);
 }
 
+async fn wait_until_running(world: &World, task_id: &str) {
+    world
+        .server
+        .wait_until(WAIT, |state| {
+            state
+                .task(task_id)
+                .filter(|t| t.status == multica_api::wire::TaskStatus::Running)
+        })
+        .await
+        .expect("running");
+}
+
 #[tokio::test]
 async fn quitting_waits_for_a_running_task_or_stops_it() {
     let world = world().await;
@@ -349,16 +361,7 @@ async fn quitting_waits_for_a_running_task_or_stops_it() {
 
     // Waiting: the running task completes before the engine stops.
     let task = assign("Finish first");
-    let task_id = task.id.clone();
-    world
-        .server
-        .wait_until(WAIT, |state| {
-            state
-                .task(&task_id)
-                .filter(|t| t.status == multica_api::wire::TaskStatus::Running)
-        })
-        .await
-        .expect("running");
+    wait_until_running(&world, &task.id).await;
     world.core.host().stop(StopMode::WaitForTasks, WAIT).await;
     let done = admin.task(&task.id).expect("task");
     assert_eq!(done.status, multica_api::wire::TaskStatus::Completed);
@@ -367,16 +370,7 @@ async fn quitting_waits_for_a_running_task_or_stops_it() {
     world.core.start_engine();
     wait_for_status(&world.core, |s| *s == HostStatus::Running).await;
     let task = assign("Stop me");
-    let task_id = task.id.clone();
-    world
-        .server
-        .wait_until(WAIT, |state| {
-            state
-                .task(&task_id)
-                .filter(|t| t.status == multica_api::wire::TaskStatus::Running)
-        })
-        .await
-        .expect("running");
+    wait_until_running(&world, &task.id).await;
     world.core.host().stop(StopMode::StopTasks, WAIT).await;
     let stopped = admin.task(&task.id).expect("task");
     assert_eq!(stopped.status, multica_api::wire::TaskStatus::Failed);

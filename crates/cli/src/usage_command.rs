@@ -114,22 +114,9 @@ fn show_tasks(config: &DaemonConfig, since: Option<NaiveDate>, format: OutputFor
             ];
             last.extend(task_figures(&total));
             rows.push(last);
-            output::table(
-                &[
-                    "DATE",
-                    "TASK",
-                    "AGENT",
-                    "MODELS",
-                    "RESULT",
-                    "INPUT",
-                    "OUTPUT",
-                    "CACHE WRITE",
-                    "CACHE READ",
-                    "TOTAL",
-                    "COST",
-                ],
-                &rows,
-            );
+            let mut headers = vec!["DATE", "TASK", "AGENT", "MODELS", "RESULT"];
+            headers.extend(FIGURE_HEADERS);
+            output::table(&headers, &rows);
             note_unpriced(&total.unpriced_models);
             if ledger.skipped_lines > 0 {
                 output::note(&format!(
@@ -146,6 +133,16 @@ fn show_tasks(config: &DaemonConfig, since: Option<NaiveDate>, format: OutputFor
         }
     }
 }
+
+/// The columns of the figures, after each view's own first columns.
+const FIGURE_HEADERS: [&str; 6] = [
+    "INPUT",
+    "OUTPUT",
+    "CACHE WRITE",
+    "CACHE READ",
+    "TOTAL",
+    "COST",
+];
 
 fn note_unpriced(models: &[String]) {
     if !models.is_empty() {
@@ -249,14 +246,7 @@ fn print_table(result: &ScanResult, by: Grouping, since: Option<NaiveDate>) {
         Grouping::Session | Grouping::Task => ["LAST DAY", "SESSION"],
     };
     let mut headers = first_two.to_vec();
-    headers.extend([
-        "INPUT",
-        "OUTPUT",
-        "CACHE WRITE",
-        "CACHE READ",
-        "TOTAL",
-        "COST",
-    ]);
+    headers.extend(FIGURE_HEADERS);
     output::table(&headers, &rows);
     note_unpriced(&total.unpriced_models);
     output::note(&format!(
