@@ -6,9 +6,18 @@
 #
 # Ports (override with the environment): DEV_SERVER_PORT (18090), MODEL_API_PORT
 # (18091), DAEMON_HEALTH_PORT (18092).
+#
+#   scripts/run.sh          # headless: the daemon in the foreground
+#   scripts/run.sh --app    # the desktop app instead (needs a desktop session)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
+app=false
+[ "${1:-}" = "--app" ] && app=true
+if $app && [ -z "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
+  echo "--app needs a desktop session (DISPLAY or WAYLAND_DISPLAY); without it, run the headless demo: scripts/run.sh" >&2
+  exit 1
+fi
 
 dev_port="${DEV_SERVER_PORT:-18090}"
 model_port="${MODEL_API_PORT:-18091}"
@@ -17,6 +26,10 @@ health_port="${DAEMON_HEALTH_PORT:-18092}"
 scripts/install-system-packages.sh
 scripts/install-agent-clis.sh
 cargo build --locked -p multica-cli -p fake-model-api
+if $app; then
+  scripts/build-ui.sh
+  cargo build --locked -p multica-app
+fi
 
 demo="$root/.tools/demo"
 rm -rf "$demo"
@@ -55,6 +68,26 @@ if [ -z "$token" ]; then
   exit 1
 fi
 cat "$demo/dev-server.log"
+if $app; then
+  echo "The app starts now. Log in with \"Sign in with the browser\" (the dev server signs the"
+  echo "demo user in) or paste the demo token above, then switch on the Demo workspace:"
+  echo "the dev server assigns a demo issue once the app's engine registers."
+  sandbox_env=()
+  [ "$(id -u)" = 0 ] && sandbox_env=(IS_SANDBOX=1)
+  env HOME="$demo/home" \
+    MULTICA_SERVER_URL="http://127.0.0.1:$dev_port" \
+    MULTICA_DAEMON_HEALTH_PORT="$health_port" \
+    MULTICA_WORKSPACES_ROOT="$demo/workspaces" \
+    MULTICA_CLAUDE_PATH="$root/.tools/agent-clis/node_modules/.bin/claude" \
+    ANTHROPIC_BASE_URL="http://127.0.0.1:$model_port" \
+    ANTHROPIC_API_KEY=demo \
+    DISABLE_TELEMETRY=1 DISABLE_AUTOUPDATER=1 CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 \
+    "${sandbox_env[@]}" \
+    "$target/multica-app" &
+  daemon=$!
+  wait "$daemon" || true
+  exit 0
+fi
 echo "The daemon starts now; the dev server assigns a demo issue once it registers."
 echo "Logs of the helpers: $demo/*.log. Stop with Ctrl-C."
 echo
