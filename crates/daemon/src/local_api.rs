@@ -363,12 +363,18 @@ struct TranscriptQuery {
     after: Option<u64>,
 }
 
-/// `GET /tasks/{id}/transcript[?after=<seq>]`: what the engine keeps of it.
+/// `GET /tasks/{id}/transcript[?after=<seq>]`: what the engine keeps of it. A
+/// transcript can quote the user's code, so only the user (the control token) may
+/// read it, not any other account on the machine.
 async fn task_transcript(
     State(state): State<ApiState>,
+    headers: HeaderMap,
     UrlPath(task_id): UrlPath<String>,
     Query(query): Query<TranscriptQuery>,
 ) -> Response {
+    if !is_the_user(&state, &headers) {
+        return refuse(StatusCode::UNAUTHORIZED, "unauthorized");
+    }
     match state.shared.history.transcript(&task_id, query.after) {
         Some(messages) => Json(messages).into_response(),
         None => refuse(
@@ -378,12 +384,16 @@ async fn task_transcript(
     }
 }
 
-async fn shutdown(State(state): State<ApiState>, headers: HeaderMap) -> Response {
-    let allowed = match (&state.control, bearer(&headers)) {
+/// The caller showed the control token: it can read the user's files.
+fn is_the_user(state: &ApiState, headers: &HeaderMap) -> bool {
+    match (&state.control, bearer(headers)) {
         (Some(control), Some(given)) => control.secret().matches(given),
         _ => false,
-    };
-    if !allowed {
+    }
+}
+
+async fn shutdown(State(state): State<ApiState>, headers: HeaderMap) -> Response {
+    if !is_the_user(&state, &headers) {
         return refuse(StatusCode::UNAUTHORIZED, "unauthorized");
     }
     info!("shutdown requested over the local API");

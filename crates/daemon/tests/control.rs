@@ -175,15 +175,26 @@ async fn recent_tasks_and_their_transcripts_are_kept_for_late_windows() {
         .expect("JSON");
     assert_eq!(listed[0]["task_id"], task.id.as_str());
     assert_eq!(listed[0]["outcome"]["status"], "completed");
-    let transcript: Vec<serde_json::Value> = reqwest::get(format!(
+    let url = format!(
         "http://127.0.0.1:{port}/tasks/{}/transcript?after=1",
         task.id
+    );
+    let anonymous = reqwest::get(&url).await.expect("GET transcript");
+    assert_eq!(anonymous.status(), 401, "only the user reads transcripts");
+    let control = std::fs::read_to_string(multica_daemon::ControlToken::file_for(
+        &harness.config.config_file,
     ))
-    .await
-    .expect("GET transcript")
-    .json()
-    .await
-    .expect("JSON");
+    .expect("control token");
+    let http = reqwest::Client::new();
+    let transcript: Vec<serde_json::Value> = http
+        .get(&url)
+        .bearer_auth(control.trim())
+        .send()
+        .await
+        .expect("GET transcript")
+        .json()
+        .await
+        .expect("JSON");
     assert!(!transcript.is_empty());
     assert!(transcript.iter().all(|m| m["seq"].as_u64() > Some(1)));
     let all = engine.handle.transcript(&task.id, None).expect("kept");
@@ -191,7 +202,10 @@ async fn recent_tasks_and_their_transcripts_are_kept_for_late_windows() {
         all.iter()
             .any(|m| m.content.contains("Looking at the issue"))
     );
-    let missing = reqwest::get(format!("http://127.0.0.1:{port}/tasks/nope/transcript"))
+    let missing = http
+        .get(format!("http://127.0.0.1:{port}/tasks/nope/transcript"))
+        .bearer_auth(control.trim())
+        .send()
         .await
         .expect("GET");
     assert_eq!(missing.status(), 404);
