@@ -172,7 +172,12 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl AppCore {
-    pub fn new(paths: Paths, store: Box<dyn TokenStore>) -> Result<Arc<AppCore>, CoreError> {
+    /// `runtime` is where the engine runs (the app's async runtime).
+    pub fn new(
+        paths: Paths,
+        store: Box<dyn TokenStore>,
+        runtime: tokio::runtime::Handle,
+    ) -> Result<Arc<AppCore>, CoreError> {
         let settings = AppSettings::load(&paths.settings_file())?;
         let file = CliConfig::load(&paths.config_file())?;
         let raw_url = ProcessEnvironment
@@ -185,7 +190,7 @@ impl AppCore {
             paths,
             store,
             settings: Mutex::new(settings),
-            host: EngineHost::new(),
+            host: EngineHost::new(runtime),
             server_url: Mutex::new(server_url),
             browser_login: Mutex::new(None),
         }))
@@ -685,8 +690,15 @@ mod tests {
             profile_dir: dir.path().to_owned(),
             multica_cli: dir.path().join("multica"),
         };
-        let core =
-            AppCore::new(paths, Box::new(multica_token_store::MemoryStore::new())).expect("core");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        let core = AppCore::new(
+            paths,
+            Box::new(multica_token_store::MemoryStore::new()),
+            runtime.handle().clone(),
+        )
+        .expect("core");
         let mut agents = core.agent_overrides().expect("agents");
         assert!(agents.iter().all(|a| a.enabled && a.path.is_none()));
         let claude = agents

@@ -80,6 +80,9 @@ impl std::fmt::Debug for EngineHost {
 }
 
 struct Inner {
+    /// Where the engine and its supervisor run: the host may be driven from
+    /// threads outside the runtime (the app's main thread).
+    runtime: tokio::runtime::Handle,
     status: watch::Sender<HostStatus>,
     /// Engine events, across engine restarts.
     events: broadcast::Sender<EngineEvent>,
@@ -95,18 +98,14 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poison| poison.into_inner())
 }
 
-impl Default for EngineHost {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl EngineHost {
-    pub fn new() -> EngineHost {
+    /// A host whose engine runs on `runtime`.
+    pub fn new(runtime: tokio::runtime::Handle) -> EngineHost {
         let (status, _) = watch::channel(HostStatus::NeedsLogin { reason: None });
         let (events, _) = broadcast::channel(1024);
         EngineHost {
             inner: Arc::new(Inner {
+                runtime,
                 status,
                 events,
                 handle: Mutex::new(None),
@@ -169,7 +168,7 @@ impl EngineHost {
             return;
         }
         let shutdown = CancellationToken::new();
-        let supervisor = tokio::spawn(supervise(
+        let supervisor = self.inner.runtime.spawn(supervise(
             Arc::clone(&self.inner),
             config,
             token,
@@ -214,7 +213,7 @@ impl EngineHost {
     /// that no agent is stopped for a settings change.
     pub fn restart_when_idle(&self, config: ConfigSource, token: Secret) {
         let host = self.clone();
-        tokio::spawn(async move {
+        self.inner.runtime.spawn(async move {
             if let Some(engine) = host.engine() {
                 wait_until_idle(&engine, &host.inner.events, Duration::MAX).await;
             }

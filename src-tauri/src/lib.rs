@@ -94,7 +94,7 @@ fn setup(app: &AppHandle, hidden: bool) -> Result<(), Box<dyn std::error::Error>
     info!(version = core::VERSION, "Multica desktop starting");
     let store: Box<dyn multica_token_store::TokenStore> =
         Box::new(multica_token_store::KeychainStore::new());
-    let core = AppCore::new(paths, store)?;
+    let core = AppCore::new(paths, store, tauri::async_runtime::handle().inner().clone())?;
     core.host()
         .set_self_updater(Arc::new(updates::AppUpdater { app: app.clone() }));
     app.manage(Arc::clone(&core));

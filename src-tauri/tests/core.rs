@@ -114,7 +114,12 @@ async fn world() -> World {
     };
     file.save(&paths.config_file()).expect("config");
     let store = SharedStore::default();
-    let core = AppCore::new(paths, Box::new(store.clone())).expect("core");
+    let core = AppCore::new(
+        paths,
+        Box::new(store.clone()),
+        tokio::runtime::Handle::current(),
+    )
+    .expect("core");
     World {
         server,
         home,
@@ -252,6 +257,12 @@ async fn the_go_clis_token_is_imported_and_removed_from_the_file() {
     assert!(world.core.status().importable_token);
 
     world.core.import_config_token().await.expect("imported");
+    // The app starts its engine from its main thread, outside the async runtime.
+    world.core.host().stop(StopMode::WaitForTasks, WAIT).await;
+    let core = Arc::clone(&world.core);
+    std::thread::spawn(move || core.start_engine())
+        .join()
+        .expect("started from a plain thread");
     assert!(CliConfig::load(&path).expect("config").token.is_empty());
     assert!(!world.core.status().importable_token);
     let stored = world.store.load(&account(&world)).expect("store");
