@@ -6,6 +6,7 @@
 #
 #   scripts/measure-idle.sh          # 10 minutes
 #   MINUTES=2 scripts/measure-idle.sh
+#   SKIP_BUILD=1 scripts/measure-idle.sh   # the release binaries are already built
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -14,8 +15,10 @@ target_dir=${CARGO_TARGET_DIR:-$root/target}
 bin=$target_dir/release
 
 if [ "${MULTICA_MEASURE_INSIDE:-}" != 1 ]; then
-  scripts/build-ui.sh >/dev/null
-  cargo build --quiet --locked --release -p multica-app -p multica-cli
+  if [ "${SKIP_BUILD:-0}" != 1 ]; then
+    scripts/build-ui.sh >/dev/null
+    cargo build --quiet --locked --release -p multica-app -p multica-cli
+  fi
   MULTICA_MEASURE_INSIDE=1 exec scripts/with-test-keychain.sh \
     xvfb-run -a -s "-screen 0 1280x800x24 -nolisten tcp" "$0" "$@"
 fi
