@@ -68,21 +68,23 @@ if [ -z "$token" ]; then
   exit 1
 fi
 cat "$demo/dev-server.log"
+# What the engine (app or daemon) and its Claude Code need: the demo's home, the
+# project-local CLI, the scripted model API.
+agent_env=(HOME="$demo/home"
+  MULTICA_CLAUDE_PATH="$root/.tools/agent-clis/node_modules/.bin/claude"
+  ANTHROPIC_BASE_URL="http://127.0.0.1:$model_port" ANTHROPIC_API_KEY=demo
+  DISABLE_TELEMETRY=1 DISABLE_AUTOUPDATER=1 CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1)
+# Claude Code refuses bypassPermissions as root otherwise.
+[ "$(id -u)" = 0 ] && agent_env+=(IS_SANDBOX=1)
+
 if $app; then
   echo "The app starts now. Log in with \"Sign in with the browser\" (the dev server signs the"
   echo "demo user in) or paste the demo token above, then switch on the Demo workspace:"
   echo "the dev server assigns a demo issue once the app's engine registers."
-  sandbox_env=()
-  [ "$(id -u)" = 0 ] && sandbox_env=(IS_SANDBOX=1)
-  env HOME="$demo/home" \
+  env "${agent_env[@]}" \
     MULTICA_SERVER_URL="http://127.0.0.1:$dev_port" \
     MULTICA_DAEMON_HEALTH_PORT="$health_port" \
     MULTICA_WORKSPACES_ROOT="$demo/workspaces" \
-    MULTICA_CLAUDE_PATH="$root/.tools/agent-clis/node_modules/.bin/claude" \
-    ANTHROPIC_BASE_URL="http://127.0.0.1:$model_port" \
-    ANTHROPIC_API_KEY=demo \
-    DISABLE_TELEMETRY=1 DISABLE_AUTOUPDATER=1 CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 \
-    "${sandbox_env[@]}" \
     "$target/multica-app" &
   daemon=$!
   wait "$daemon" || true
@@ -92,15 +94,8 @@ echo "The daemon starts now; the dev server assigns a demo issue once it registe
 echo "Logs of the helpers: $demo/*.log. Stop with Ctrl-C."
 echo
 
-sandbox=()
-[ "$(id -u)" = 0 ] && sandbox=(IS_SANDBOX=1)   # Claude Code refuses bypassPermissions as root otherwise
-env HOME="$demo/home" \
+env "${agent_env[@]}" \
   MULTICA_TOKEN="$token" \
-  MULTICA_CLAUDE_PATH="$root/.tools/agent-clis/node_modules/.bin/claude" \
-  ANTHROPIC_BASE_URL="http://127.0.0.1:$model_port" \
-  ANTHROPIC_API_KEY=demo \
-  DISABLE_TELEMETRY=1 DISABLE_AUTOUPDATER=1 CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 \
-  "${sandbox[@]}" \
   "$target/multica" daemon start --foreground \
     --server-url "http://127.0.0.1:$dev_port" \
     --health-port "$health_port" \

@@ -155,6 +155,17 @@ async fn wait_for_status(core: &AppCore, wanted: impl Fn(&HostStatus) -> bool) -
     .unwrap_or_else(|_| panic!("status never came; it is {:?}", core.host().status()))
 }
 
+async fn log_in(world: &World, seed: &multica_dev_server::DemoSeed) -> String {
+    world
+        .core
+        .login_with_token(
+            &world.server.base_url(),
+            Secret::new(seed.user.token.clone()),
+        )
+        .await
+        .expect("logged in")
+}
+
 fn account(world: &World) -> TokenAccount {
     TokenAccount::new(&world.core.server_url(), None)
 }
@@ -180,14 +191,7 @@ async fn a_token_login_runs_the_engine_and_a_logout_stops_it() {
     );
     assert!(world.store.load(&account(&world)).expect("store").is_none());
 
-    let name = world
-        .core
-        .login_with_token(
-            &world.server.base_url(),
-            Secret::new(seed.user.token.clone()),
-        )
-        .await
-        .expect("logged in");
+    let name = log_in(&world, &seed).await;
     assert_eq!(name, seed.user.name);
     wait_for_status(&world.core, |s| *s == HostStatus::Running).await;
     let stored = world.store.load(&account(&world)).expect("store");
@@ -327,14 +331,7 @@ async fn quitting_waits_for_a_running_task_or_stops_it() {
         .core
         .set_watched(&seed.workspace.id, &seed.workspace.name, true)
         .expect("watch");
-    world
-        .core
-        .login_with_token(
-            &world.server.base_url(),
-            Secret::new(seed.user.token.clone()),
-        )
-        .await
-        .expect("logged in");
+    log_in(&world, &seed).await;
     let admin = world.server.admin();
     let workspace_id = seed.workspace.id.clone();
     let runtime_id = world
