@@ -269,8 +269,11 @@ mod tests {
             workspaces: vec![HealthWorkspace {
                 id: "ws-1".into(),
                 runtimes: vec!["rt-1".into(), "rt-2".into()],
+                runtime_details: Vec::new(),
             }],
             agent_clis: Vec::new(),
+            agents_missing: Vec::new(),
+            last_server_contact_unix_ms: None,
             running_tasks: running,
             active_tasks: (0..running)
                 .map(|n| ActiveTask {

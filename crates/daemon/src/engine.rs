@@ -129,6 +129,10 @@ pub(crate) struct Shared {
     pub(crate) token: Secret,
     /// The agent CLIs found by the last discovery.
     pub(crate) agents: Mutex<Arc<Vec<DetectedAgent>>>,
+    /// The configured agent CLIs the last discovery could not use, and why.
+    pub(crate) skipped_agents: Mutex<Arc<Vec<SkippedAgent>>>,
+    /// When the server last confirmed each runtime (registration or heartbeat), by id.
+    pub(crate) runtime_seen: Mutex<BTreeMap<String, SystemTime>>,
     /// The search path and login-shell variables of the last discovery.
     pub(crate) discovery: Mutex<Arc<Discovery>>,
     pub(crate) multica_cli: PathBuf,
@@ -234,6 +238,36 @@ impl Shared {
                 .lock()
                 .unwrap_or_else(|poison| poison.into_inner()),
         )
+    }
+
+    pub(crate) fn skipped_agents(&self) -> Arc<Vec<SkippedAgent>> {
+        Arc::clone(
+            &self
+                .skipped_agents
+                .lock()
+                .unwrap_or_else(|poison| poison.into_inner()),
+        )
+    }
+
+    /// The server just confirmed these runtimes.
+    pub(crate) fn runtimes_seen<'a>(&self, ids: impl IntoIterator<Item = &'a str>) {
+        let now = SystemTime::now();
+        let mut seen = self
+            .runtime_seen
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        for id in ids {
+            seen.insert(id.to_owned(), now);
+        }
+    }
+
+    /// When the server last confirmed a runtime, if it did in this process.
+    pub(crate) fn runtime_last_seen(&self, id: &str) -> Option<SystemTime> {
+        self.runtime_seen
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .get(id)
+            .copied()
     }
 
     pub(crate) fn discovery(&self) -> Arc<Discovery> {
@@ -471,6 +505,8 @@ impl Engine {
             client,
             token,
             agents: Mutex::new(Arc::new(detection.found)),
+            skipped_agents: Mutex::new(Arc::new(detection.skipped)),
+            runtime_seen: Mutex::new(BTreeMap::new()),
             discovery: Mutex::new(Arc::new(discovery)),
             multica_cli,
             registry: Mutex::new(Registry::default()),
@@ -1033,6 +1069,10 @@ pub(crate) async fn rediscover(shared: &Shared) -> bool {
         .discovery
         .lock()
         .unwrap_or_else(|poison| poison.into_inner()) = Arc::new(discovery);
+    *shared
+        .skipped_agents
+        .lock()
+        .unwrap_or_else(|poison| poison.into_inner()) = Arc::new(detection.skipped);
     let identity = |agents: &[DetectedAgent]| -> Vec<(String, PathBuf, String)> {
         agents
             .iter()
@@ -1363,6 +1403,7 @@ pub(crate) async fn reconcile_workspaces(shared: &Shared) {
                             .collect(),
                     });
                 }
+                shared.runtimes_seen(runtime_ids.iter().map(String::as_str));
                 recover_orphans_once(shared, &runtime_ids).await;
                 {
                     let mut registry = shared.registry();

@@ -50,6 +50,7 @@ async fn beat_once(shared: &Arc<Shared>, stop: &CancellationToken) {
         match response {
             Ok(response) => {
                 debug!(runtime_id = %runtime.id, "heartbeat");
+                shared.runtimes_seen([runtime.id.as_str()]);
                 if let Some(ping) = response.pending_ping {
                     tokio::spawn(answer_ping(Arc::clone(shared), runtime.clone(), ping.id));
                 }

@@ -32,4 +32,6 @@ pub use config::{
 };
 pub use engine::{ActiveTask, Engine, EngineError, EngineHandle, RuntimeBinding};
 pub use events::{EngineEvent, TaskOutcome};
-pub use local_api::{ControlToken, HealthAgent, HealthReport, HealthWorkspace};
+pub use local_api::{
+    ControlToken, HealthAgent, HealthMissingAgent, HealthReport, HealthRuntime, HealthWorkspace,
+};

@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use axum::body::Bytes;
 use axum::extract::{Path as UrlPath, Query, Request, State};
@@ -47,6 +47,12 @@ pub struct HealthReport {
     /// The agent CLIs found, with their versions and paths.
     #[serde(default)]
     pub agent_clis: Vec<HealthAgent>,
+    /// The configured agent CLIs not found or not usable.
+    #[serde(default)]
+    pub agents_missing: Vec<HealthMissingAgent>,
+    /// When the server last answered (HTTP or socket), in Unix milliseconds.
+    #[serde(default)]
+    pub last_server_contact_unix_ms: Option<u64>,
     #[serde(default)]
     pub running_tasks: usize,
     #[serde(default)]
@@ -66,6 +72,29 @@ pub struct HealthReport {
 pub struct HealthWorkspace {
     pub id: String,
     pub runtimes: Vec<String>,
+    /// The same runtimes with their agent and when the server last confirmed each.
+    #[serde(default)]
+    pub runtime_details: Vec<HealthRuntime>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthRuntime {
+    pub id: String,
+    pub provider: String,
+    /// Registration or heartbeat answered by the server, in Unix milliseconds;
+    /// `None` until the server confirmed it in this process.
+    pub last_seen_unix_ms: Option<u64>,
+}
+
+/// A configured agent CLI that is not used, and what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthMissingAgent {
+    pub provider: String,
+    pub display_name: String,
+    /// Not installed, as opposed to installed but unusable (too old, broken).
+    pub not_installed: bool,
+    /// Why, with the fix ("install it, or set MULTICA_CLAUDE_PATH …").
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -290,6 +319,13 @@ async fn health(State(state): State<ApiState>) -> Json<HealthReport> {
     Json(health_report(&state.shared))
 }
 
+fn unix_ms(time: SystemTime) -> u64 {
+    time.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| {
+            u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+        })
+}
+
 pub(crate) fn health_report(shared: &Shared) -> HealthReport {
     let workspaces = shared
         .registry()
@@ -298,6 +334,15 @@ pub(crate) fn health_report(shared: &Shared) -> HealthReport {
         .map(|(id, workspace)| HealthWorkspace {
             id: id.clone(),
             runtimes: workspace.runtimes.iter().map(|r| r.id.clone()).collect(),
+            runtime_details: workspace
+                .runtimes
+                .iter()
+                .map(|runtime| HealthRuntime {
+                    id: runtime.id.clone(),
+                    provider: runtime.provider.to_string(),
+                    last_seen_unix_ms: shared.runtime_last_seen(&runtime.id).map(unix_ms),
+                })
+                .collect(),
         })
         .collect();
     let active_tasks: Vec<ActiveTask> = shared.active().values().cloned().collect();
@@ -329,6 +374,21 @@ pub(crate) fn health_report(shared: &Shared) -> HealthReport {
                 path: a.executable.to_string_lossy().into_owned(),
             })
             .collect(),
+        agents_missing: shared
+            .skipped_agents()
+            .iter()
+            .map(|skipped| HealthMissingAgent {
+                provider: skipped.provider.to_string(),
+                display_name: skipped.provider.display_name().to_owned(),
+                not_installed: skipped.not_installed,
+                reason: skipped.reason.clone(),
+            })
+            .collect(),
+        last_server_contact_unix_ms: shared
+            .vitals
+            .last_contact_age()
+            .and_then(|age| SystemTime::now().checked_sub(age))
+            .map(unix_ms),
         running_tasks: active_tasks.len(),
         active_tasks,
         state: state.word().to_owned(),

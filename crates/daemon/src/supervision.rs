@@ -121,6 +121,11 @@ impl Vitals {
         self.token_refused.store(refused, Ordering::Relaxed);
     }
 
+    /// How long ago the server last answered (HTTP or socket); `None`: never.
+    pub(crate) fn last_contact_age(&self) -> Option<Duration> {
+        self.last_contact.age()
+    }
+
     pub(crate) fn is_token_refused(&self) -> bool {
         self.token_refused.load(Ordering::Relaxed)
     }

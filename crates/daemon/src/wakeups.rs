@@ -187,6 +187,19 @@ fn on_message(shared: &Shared, text: &str) {
             } else {
                 shared.socket.record_ack();
                 shared.vitals.heard_from_socket();
+                // An ack may name its runtime; one without a name covers them all.
+                match payload.get("runtime_id").and_then(Value::as_str) {
+                    Some(runtime_id) => shared.runtimes_seen([runtime_id]),
+                    None => {
+                        let ids: Vec<String> = shared
+                            .registry()
+                            .runtimes()
+                            .into_iter()
+                            .map(|r| r.id)
+                            .collect();
+                        shared.runtimes_seen(ids.iter().map(String::as_str));
+                    }
+                }
             }
         }
         "daemon:workspaces_changed" => shared.wake_workspace_sync.notify_one(),

@@ -260,3 +260,91 @@ async fn a_task_checks_out_its_workspaces_repository_through_the_local_api() {
 
     engine.stop().await;
 }
+
+/// What a window shows on its runtimes view: each runtime with its agent and when
+/// the server last confirmed it, when the server last answered, and the agents
+/// configured but missing with the fix.
+#[tokio::test]
+async fn health_shows_runtimes_last_contact_and_missing_agents_with_the_fix() {
+    let mut harness = Harness::new(Script::Succeed).await;
+    harness
+        .config
+        .agents
+        .push(multica_daemon::config::AgentSetting {
+            provider: multica_agents::Provider::codex(),
+            executable: "multica-test-no-such-codex".into(),
+            pinned: false,
+            model: None,
+            max_concurrent_tasks: None,
+        });
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis();
+    let engine = harness.start_engine().await;
+    let runtime_id = harness.runtime_in(&harness.workspace_id).await;
+
+    let mut health = engine.handle.health();
+    for _ in 0..100 {
+        if health.workspaces.iter().any(|w| {
+            w.runtime_details
+                .iter()
+                .any(|r| r.last_seen_unix_ms.is_some())
+        }) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        health = engine.handle.health();
+    }
+    let workspace = health
+        .workspaces
+        .iter()
+        .find(|w| w.id == harness.workspace_id)
+        .expect("workspace in health");
+    let runtime = workspace
+        .runtime_details
+        .iter()
+        .find(|r| r.id == runtime_id)
+        .expect("runtime details");
+    assert_eq!(runtime.provider, "claude");
+    let seen = runtime.last_seen_unix_ms.expect("confirmed by the server");
+    assert!(u128::from(seen) >= before, "{seen} >= {before}");
+    let contact = health.last_server_contact_unix_ms.expect("server answered");
+    assert!(u128::from(contact) >= before);
+
+    let missing = health
+        .agents_missing
+        .iter()
+        .find(|agent| agent.provider == "codex")
+        .expect("codex reported missing");
+    assert!(missing.not_installed);
+    assert!(
+        missing.reason.contains("MULTICA_CODEX_PATH"),
+        "the fix is named: {}",
+        missing.reason
+    );
+    assert!(
+        health
+            .agents_missing
+            .iter()
+            .all(|agent| agent.provider != "claude")
+    );
+
+    // The same over the local API.
+    let json: serde_json::Value = reqwest::get(format!(
+        "http://127.0.0.1:{}/health",
+        engine.handle.health_port()
+    ))
+    .await
+    .expect("health")
+    .json()
+    .await
+    .expect("json");
+    assert_eq!(json["agents_missing"][0]["provider"], "codex");
+    assert_eq!(
+        json["workspaces"][0]["runtime_details"][0]["provider"],
+        "claude"
+    );
+
+    engine.stop().await;
+}
