@@ -41,6 +41,11 @@ pub enum EngineEvent {
         step: u32,
         total: u32,
     },
+    /// The task's directory is ready: the agent works in `work_dir`.
+    TaskWorkDir {
+        task_id: String,
+        work_dir: std::path::PathBuf,
+    },
     /// Transcript messages, as sent (or about to be sent) to the server.
     TaskMessages {
         task_id: String,

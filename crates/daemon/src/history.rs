@@ -37,6 +37,8 @@ pub struct TaskSummary {
     pub messages: usize,
     /// Messages dropped from the front to keep memory bounded.
     pub messages_dropped: usize,
+    /// Where the agent works, once the directory is ready.
+    pub work_dir: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug)]
@@ -100,6 +102,7 @@ impl TaskHistory {
                         cost_usd: None,
                         messages: 0,
                         messages_dropped: 0,
+                        work_dir: None,
                     },
                     transcript: VecDeque::new(),
                     bytes: 0,
@@ -122,6 +125,11 @@ impl TaskHistory {
             } => {
                 if let Some(entry) = find(&mut entries, task_id) {
                     entry.summary.progress.clone_from(summary);
+                }
+            }
+            EngineEvent::TaskWorkDir { task_id, work_dir } => {
+                if let Some(entry) = find(&mut entries, task_id) {
+                    entry.summary.work_dir = Some(work_dir.clone());
                 }
             }
             EngineEvent::TaskMessages { task_id, messages } => {

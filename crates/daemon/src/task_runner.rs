@@ -194,6 +194,10 @@ async fn execute(
         }
     };
     info!(work_dir = %environment.work_dir.display(), reused = environment.reused, "environment ready");
+    shared.emit(EngineEvent::TaskWorkDir {
+        task_id: task.id.clone(),
+        work_dir: environment.work_dir.clone(),
+    });
     // Whatever way this task ends, its directory is marked for the collector and
     // released when this drops.
     let _in_use = DirInUse {

@@ -164,6 +164,11 @@ async fn recent_tasks_and_their_transcripts_are_kept_for_late_windows() {
     assert_eq!(recent[0].task_id, task.id);
     assert_eq!(recent[0].total_tokens, Some(15));
     assert!(recent[0].messages >= 3, "{:?}", recent[0]);
+    let work_dir = recent[0].work_dir.as_ref().expect("work dir known");
+    assert!(
+        work_dir.starts_with(&harness.config.workspaces_root) && work_dir.is_dir(),
+        "{work_dir:?}"
+    );
 
     // The same over the local API.
     let port = engine.handle.health_port();
