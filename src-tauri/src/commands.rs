@@ -34,6 +34,8 @@ pub(crate) fn handlers() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 
         recent_tasks,
         task_transcript,
         usage,
+        open_task_folder,
+        log_lines,
         diagnostics,
         copy_diagnostics,
         open_logs_folder,
@@ -190,6 +192,43 @@ fn usage(
         .transpose()
         .map_err(CoreError::Invalid)?;
     Ok(core.host().engine().map(|engine| engine.usage(since)))
+}
+
+/// Opens the folder a recent task's agent works in. The window names the task, never
+/// a path: only folders the engine reported can be opened.
+#[tauri::command]
+fn open_task_folder(app: AppHandle, core: Core<'_>, task_id: String) -> Result<(), CoreError> {
+    use tauri_plugin_opener::OpenerExt;
+    let work_dir = core
+        .host()
+        .engine()
+        .and_then(|engine| {
+            engine
+                .recent_tasks()
+                .into_iter()
+                .find(|task| task.task_id == task_id)
+        })
+        .and_then(|task| task.work_dir)
+        .ok_or_else(|| CoreError::Invalid("this task has no folder yet".to_owned()))?;
+    if !work_dir.is_dir() {
+        return Err(CoreError::Invalid(format!(
+            "{} is gone: finished tasks' folders are removed after a while (Settings → Keep finished task folders)",
+            work_dir.display()
+        )));
+    }
+    app.opener()
+        .open_path(work_dir.to_string_lossy(), None::<&str>)
+        .map_err(|error| CoreError::Invalid(format!("cannot open {}: {error}", work_dir.display())))
+}
+
+/// The newest lines of the app's log that match the window's filter.
+#[tauri::command]
+fn log_lines(query: crate::logs::LogQuery) -> Result<Vec<crate::logs::LogLine>, CoreError> {
+    let Some(dir) = crate::logs_dir() else {
+        return Ok(Vec::new());
+    };
+    crate::logs::tail(&dir, &query)
+        .map_err(|error| CoreError::Invalid(format!("cannot read the log: {error}")))
 }
 
 #[tauri::command]

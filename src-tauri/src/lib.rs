@@ -255,6 +255,11 @@ pub(crate) fn open_logs_folder(app: &AppHandle) {
 }
 
 /// The diagnostics text: versions, paths, agents, state, recent problems.
+/// Where the log files are, once logging started.
+pub(crate) fn logs_dir() -> Option<std::path::PathBuf> {
+    LOGS.get().map(|logs| logs.dir.clone())
+}
+
 pub(crate) fn diagnostics(app: &AppHandle) -> String {
     let core = app.state::<Arc<AppCore>>();
     let recent = LOGS
