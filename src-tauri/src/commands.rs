@@ -36,6 +36,7 @@ pub(crate) fn handlers() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 
         usage,
         open_task_folder,
         log_lines,
+        copy_text,
         diagnostics,
         copy_diagnostics,
         open_logs_folder,
@@ -229,6 +230,15 @@ fn log_lines(query: crate::logs::LogQuery) -> Result<Vec<crate::logs::LogLine>, 
     };
     crate::logs::tail(&dir, &query)
         .map_err(|error| CoreError::Invalid(format!("cannot read the log: {error}")))
+}
+
+/// Puts what the window chose (a transcript, a message, log lines) on the clipboard.
+#[tauri::command]
+fn copy_text(app: AppHandle, text: String) -> Result<(), CoreError> {
+    use tauri_plugin_clipboard_manager::ClipboardExt;
+    app.clipboard()
+        .write_text(text)
+        .map_err(|error| CoreError::Invalid(format!("cannot copy: {error}")))
 }
 
 #[tauri::command]

@@ -21,6 +21,7 @@ use tracing::{info, warn};
 
 use crate::host::{ConfigSource, EngineHost, HostStatus, StopMode};
 use crate::settings::AppSettings;
+use crate::tray_model::WorkspaceName;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 const USER_AGENT: &str = concat!("multica-desktop/", env!("CARGO_PKG_VERSION"));
@@ -123,6 +124,8 @@ pub struct AppStatus {
     /// keychain.
     pub importable_token: bool,
     pub paused: bool,
+    /// The watched workspaces' names (the engine knows only their ids).
+    pub workspace_names: Vec<WorkspaceName>,
 }
 
 /// How one agent CLI is used: the `agents` section of `config.json`, shared with
@@ -227,7 +230,23 @@ impl AppCore {
             health: self.host.engine().map(|engine| engine.health()),
             importable_token,
             paused: self.host.is_paused(),
+            workspace_names: self.watched_workspace_names(),
         }
+    }
+
+    /// The watched workspaces with the names saved when they were switched on.
+    pub fn watched_workspace_names(&self) -> Vec<WorkspaceName> {
+        CliConfig::load(&self.paths.config_file())
+            .map(|file| {
+                file.watched_workspaces
+                    .into_iter()
+                    .map(|watched| WorkspaceName {
+                        id: watched.id,
+                        name: watched.name,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Starts the engine with the stored token, or says a login is needed.

@@ -20,7 +20,6 @@ use tracing::{error, info, warn};
 
 use crate::core::{AppCore, Paths};
 use crate::host::StopMode;
-use crate::tray_model::WorkspaceName;
 
 const MAIN_WINDOW: &str = "main";
 /// Given by the login item (autostart): start in the tray, no window.
@@ -198,18 +197,7 @@ fn notify_task_end(app: &AppHandle, core: &AppCore, event: &multica_daemon::Engi
 /// Redraws the tray with the names of the watched workspaces.
 pub(crate) fn refresh_tray(app: &AppHandle) {
     let core = app.state::<Arc<AppCore>>();
-    let names: Vec<WorkspaceName> =
-        multica_daemon::cli_config::CliConfig::load(&core.paths().config_file())
-            .map(|file| {
-                file.watched_workspaces
-                    .into_iter()
-                    .map(|watched| WorkspaceName {
-                        id: watched.id,
-                        name: watched.name,
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+    let names = core.watched_workspace_names();
     let app = app.clone();
     // Menus are built on the main thread.
     let _ = app

@@ -146,8 +146,8 @@ pub mod ids {
     pub const TASK_CANCEL: &str = "task-cancel:";
 }
 
-/// A workspace as the menu names it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A workspace as the menu and the window name it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct WorkspaceName {
     pub id: String,
     pub name: String,
