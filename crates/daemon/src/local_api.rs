@@ -213,6 +213,9 @@ struct ApiState {
     /// Cancelled by `/shutdown`: the engine's own shutdown token.
     shutdown: CancellationToken,
     control: Option<Arc<ControlToken>>,
+    /// Cancelled when the local API stops: ends the event streams, which would
+    /// otherwise hold the graceful shutdown open.
+    stop: CancellationToken,
 }
 
 pub(crate) async fn serve(
@@ -226,6 +229,7 @@ pub(crate) async fn serve(
         shared,
         shutdown,
         control,
+        stop: stop.clone(),
     };
     let app = router(state);
     if let Err(error) = axum::serve(listener, app)
@@ -242,6 +246,7 @@ fn router(state: ApiState) -> Router {
         .route("/usage", get(usage))
         .route("/tasks", get(recent_tasks))
         .route("/tasks/{task_id}/transcript", get(task_transcript))
+        .route("/events", get(events))
         .route("/repo/checkout", post(repo_checkout))
         .route("/shutdown", post(shutdown))
         .layer(from_fn_with_state(state.clone(), same_machine_only))
@@ -416,6 +421,46 @@ async fn usage(State(state): State<ApiState>, Query(query): Query<UsageQuery>) -
 /// `GET /tasks`: the recent tasks, newest first.
 async fn recent_tasks(State(state): State<ApiState>) -> Json<Vec<crate::history::TaskSummary>> {
     Json(state.shared.history.recent())
+}
+
+/// `GET /events`: the engine's events as they happen, as server-sent events (one
+/// JSON object per event, the shape hosts get from [`crate::EngineHandle::subscribe`]),
+/// so a window served to a browser needs no polling. Transcripts ride on it: only
+/// the user (the control token) may listen. A listener too slow to keep up gets
+/// `{"type":"lagged","missed":n}` and should reload what it shows.
+async fn events(State(state): State<ApiState>, headers: HeaderMap) -> Response {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    use tokio::sync::broadcast::error::RecvError;
+
+    if !is_the_user(&state, &headers) {
+        return refuse(StatusCode::UNAUTHORIZED, "unauthorized");
+    }
+    let receiver = state.shared.events.subscribe();
+    let stream = futures::stream::unfold(
+        (receiver, state.stop.clone()),
+        |(mut receiver, stop)| async move {
+            let data = tokio::select! {
+                () = stop.cancelled() => return None,
+                received = receiver.recv() => match received {
+                    Ok(event) => serde_json::to_string(&event).unwrap_or_else(|error| {
+                        serde_json::json!({"type": "unreadable", "error": error.to_string()})
+                            .to_string()
+                    }),
+                    Err(RecvError::Lagged(missed)) => {
+                        serde_json::json!({"type": "lagged", "missed": missed}).to_string()
+                    }
+                    Err(RecvError::Closed) => return None,
+                },
+            };
+            Some((
+                Ok::<_, std::convert::Infallible>(Event::default().data(data)),
+                (receiver, stop),
+            ))
+        },
+    );
+    Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response()
 }
 
 #[derive(Debug, serde::Deserialize)]

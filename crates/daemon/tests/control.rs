@@ -216,3 +216,75 @@ async fn recent_tasks_and_their_transcripts_are_kept_for_late_windows() {
     assert_eq!(missing.status(), 404);
     engine.stop().await;
 }
+
+/// `GET /events` streams the engine's events to the user (a window served to a
+/// browser), refuses anyone else, and does not hold the engine's stop.
+#[tokio::test]
+async fn the_event_stream_carries_a_task_live_to_the_user_only() {
+    use futures::StreamExt;
+
+    let harness = Harness::new(Script::Succeed).await;
+    let engine = harness.start_engine().await;
+    let port = engine.handle.health_port();
+    let url = format!("http://127.0.0.1:{port}/events");
+    let anonymous = reqwest::get(&url).await.expect("GET /events");
+    assert_eq!(anonymous.status(), 401);
+
+    let control = std::fs::read_to_string(multica_daemon::ControlToken::file_for(
+        &harness.config.config_file,
+    ))
+    .expect("control token");
+    let response = reqwest::Client::new()
+        .get(&url)
+        .bearer_auth(control.trim())
+        .send()
+        .await
+        .expect("GET /events");
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("text/event-stream")
+    );
+    let mut body = response.bytes_stream();
+
+    let task = harness
+        .assign_new_issue(&harness.workspace_id, "Stream me")
+        .await;
+    let mut seen = String::new();
+    let mut types = Vec::new();
+    let deadline = tokio::time::Instant::now() + support::WAIT;
+    while !types.iter().any(|t| t == "task_finished") {
+        let chunk = tokio::time::timeout_at(deadline, body.next())
+            .await
+            .expect("events in time")
+            .expect("stream open")
+            .expect("bytes");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+        // One `data: <json>` line per event, events apart by a blank line.
+        while let Some(end) = seen.find("\n\n") {
+            let event: String = seen.drain(..end + 2).collect();
+            for line in event.lines() {
+                if let Some(data) = line.strip_prefix("data: ") {
+                    let value: serde_json::Value = serde_json::from_str(data).expect("JSON");
+                    if value["task_id"] == task.id.as_str() {
+                        types.push(value["type"].as_str().unwrap_or_default().to_owned());
+                    }
+                }
+            }
+        }
+    }
+    for expected in ["task_claimed", "task_messages", "task_finished"] {
+        assert!(
+            types.iter().any(|t| t == expected),
+            "{expected} in {types:?}"
+        );
+    }
+
+    // An open stream does not keep the engine from stopping.
+    tokio::time::timeout(Duration::from_secs(20), engine.stop())
+        .await
+        .expect("the engine stops with a listener connected");
+}
