@@ -437,7 +437,7 @@ async fn events(State(state): State<ApiState>, headers: HeaderMap) -> Response {
     }
     let receiver = state.shared.events.subscribe();
     let stream = futures::stream::unfold(
-        (receiver, state.stop.clone()),
+        (receiver, state.stop),
         |(mut receiver, stop)| async move {
             let data = tokio::select! {
                 () = stop.cancelled() => return None,
