@@ -20,6 +20,9 @@ if [ "$(id -u)" = 0 ]; then export IS_SANDBOX=1; fi
 step "the app's window (ui/: npm ci, tsc, vite build)"
 scripts/build-ui.sh
 
+step "the window's unit tests (Vitest)"
+npm --prefix ui test --silent
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

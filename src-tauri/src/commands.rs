@@ -37,6 +37,7 @@ pub(crate) fn handlers() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 
         open_task_folder,
         log_lines,
         copy_text,
+        open_link,
         diagnostics,
         copy_diagnostics,
         open_logs_folder,
@@ -230,6 +231,24 @@ fn log_lines(query: crate::logs::LogQuery) -> Result<Vec<crate::logs::LogLine>, 
     };
     crate::logs::tail(&dir, &query)
         .map_err(|error| CoreError::Invalid(format!("cannot read the log: {error}")))
+}
+
+/// Opens a link from a transcript in the system browser. Agent output is untrusted:
+/// only web and mail links open, never files, apps or the webview itself.
+#[tauri::command]
+fn open_link(app: AppHandle, url: String) -> Result<(), CoreError> {
+    use tauri_plugin_opener::OpenerExt;
+    let parsed = url::Url::parse(&url)
+        .map_err(|error| CoreError::Invalid(format!("not a link: {error}")))?;
+    if !matches!(parsed.scheme(), "http" | "https" | "mailto") {
+        return Err(CoreError::Invalid(format!(
+            "only web and mail links open from here, not {}: links",
+            parsed.scheme()
+        )));
+    }
+    app.opener()
+        .open_url(parsed.as_str(), None::<&str>)
+        .map_err(|error| CoreError::Invalid(format!("cannot open the link: {error}")))
 }
 
 /// Puts what the window chose (a transcript, a message, log lines) on the clipboard.

@@ -23,7 +23,7 @@ use crate::host::StopMode;
 
 const MAIN_WINDOW: &str = "main";
 /// Given by the login item (autostart): start in the tray, no window.
-const HIDDEN_FLAG: &str = "--hidden";
+pub const HIDDEN_FLAG: &str = "--hidden";
 
 static LOGS: OnceLock<logs::Logs> = OnceLock::new();
 

@@ -4,6 +4,7 @@ complete in the window. Run by tests/e2e/run.sh (Xvfb, private keychain)."""
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -156,7 +157,7 @@ def tray_host(world):
 
 
 @pytest.fixture
-def app(world, tray_host):
+def app(request, world, tray_host):
     driver_port = free_port()
     driver_log = open(ARTIFACTS / "tauri-driver.log", "w")
     tauri_driver = subprocess.Popen(
@@ -185,6 +186,11 @@ def app(world, tray_host):
     driver = webdriver.Remote(command_executor=f"http://127.0.0.1:{driver_port}", options=options)
     driver.implicitly_wait(0)
     yield driver
+    # What the window showed last, for a failure's post-mortem.
+    try:
+        (ARTIFACTS / f"last-page-{request.node.name}.html").write_text(driver.page_source)
+    except Exception as error:  # the window may be gone (closed, updated)
+        print(f"no page source: {error}")
     # A session whose window is gone may not answer: quitting must not hang.
     quitting = threading.Thread(target=driver.quit, daemon=True)
     quitting.start()
@@ -209,6 +215,17 @@ def invoke(driver, command, args=None):
         command,
         args or {},
     )
+
+
+def shoot(driver, name):
+    """Saves the window as it is, light and dark (Settings → Appearance)."""
+    for theme in ("light", "dark"):
+        driver.execute_script(
+            "document.documentElement.dataset.theme = arguments[0]", theme
+        )
+        time.sleep(0.3)
+        driver.save_screenshot(str(ARTIFACTS / f"window-{name}-{theme}.png"))
+    driver.execute_script("delete document.documentElement.dataset.theme")
 
 
 def screenshot_tray_menu(path):
@@ -297,27 +314,95 @@ def test_log_in_watch_a_workspace_and_run_a_task(world, app):
     task = server.call("POST", f"/dev/issues/{issue['id']}/assign", {"agent_id": agent["id"]})
     task_id = task["id"]
 
-    driver.execute_script("location.hash = '#/'")
+    driver.execute_script("location.hash = '#/tasks'")
     row = wait_for(
         "the task to complete in the window",
         lambda: driver.find_element(
-            By.CSS_SELECTOR, f"li[data-task-id='{task_id}'][data-status='completed']"
+            By.CSS_SELECTOR, f"tr[data-task-id='{task_id}'][data-status='completed']"
         ),
         timeout=240,
         every=1,
     )
-    assert "completed" in row.text
-    driver.save_screenshot(str(ARTIFACTS / "window-task-completed.png"))
+    assert "completed" in row.text and "claude" in row.text
+    # Tokens and cost as the agent reported them (the fake model API's counts).
+    wait_for("the task's tokens", lambda: re.search(r"\d", row.find_elements(By.CSS_SELECTOR, "td.number")[0].text))
+    shoot(driver, "tasks")
     done = server.call("GET", f"/dev/tasks/{task_id}")
     assert done["status"] == "completed", done
 
-    # The transcript view shows the agent's tool call and answer.
+    # The transcript view shows the agent's tool call (collapsed, with its command)
+    # and its answer; search finds the command.
     driver.execute_script(f"location.hash = '#/task/{task_id}'")
     transcript = wait_for(
         "the transcript", lambda: driver.find_element(By.ID, "transcript").text
     )
-    assert "Checked the multica CLI." in transcript or "multica --version" in transcript
-    driver.save_screenshot(str(ARTIFACTS / "window-transcript.png"))
+    wait_for(
+        "the answer and the tool call",
+        lambda: "Checked the multica CLI." in driver.find_element(By.ID, "transcript").text
+        and "multica --version" in driver.find_element(By.ID, "transcript").text,
+    )
+    search = driver.find_element(By.ID, "transcript-search")
+    search.send_keys("multica --version")
+    wait_for("a search match", lambda: driver.find_element(By.CSS_SELECTOR, "#transcript .entry.match"))
+    assert driver.find_element(By.ID, "search-count").text.startswith("1 of ")
+    assert driver.find_element(By.ID, "open-folder").is_enabled(), "the task's folder is known"
+    shoot(driver, "transcript")
+
+    # The runtimes view: the workspace's Claude runtime, online, with its version
+    # and a recent heartbeat; the agents found and the ones not found with the fix.
+    driver.execute_script("location.hash = '#/'")
+    runtime_row = wait_for(
+        "the runtime row",
+        lambda: driver.find_element(By.CSS_SELECTOR, f"tr[data-runtime-id='{registered['id']}']"),
+    )
+    assert runtime_row.get_attribute("data-status") == "online", runtime_row.text
+    assert "claude" in runtime_row.text and "ago" in runtime_row.text or "just now" in runtime_row.text
+    agents_text = driver.find_element(By.ID, "agents").text
+    assert "claude" in agents_text
+    missing = driver.find_elements(By.CSS_SELECTOR, "#agents li[data-found='no']")
+    assert all("MULTICA_" in item.text or "install" in item.text for item in missing), agents_text
+    assert "last answer" in driver.find_element(By.ID, "server-connection").text
+    shoot(driver, "runtimes")
+
+    # Usage: the run counted per task, and the machine-wide figures (the Claude
+    # session log under HOME, scanned after the task) equal `multica usage`.
+    driver.execute_script("location.hash = '#/usage'")
+    wait_for("the task's usage", lambda: task_id[:8] in driver.find_element(By.ID, "usage-tasks").text, timeout=60)
+
+    def machine_total():
+        report = json.loads(invoke(driver, "usage", {"since": "30d"}))["ok"]
+        machine = report and report.get("machine")
+        return machine and machine["total"]["total"] > 0 and report
+
+    report = wait_for("the machine's usage", machine_total, timeout=90, every=2)
+    cli = subprocess.run(
+        [str(BIN / "multica"), "usage", "--since", report["since"], "--output", "json"],
+        env=world["env"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert cli.returncode == 0, cli.stderr
+    assert json.loads(cli.stdout)["total"]["total"] == report["machine"]["total"]["total"], cli.stdout
+    driver.execute_script("location.hash = '#/tasks'; location.hash = '#/usage'")
+    shown = wait_for("the usage totals", lambda: driver.find_element(By.ID, "usage-total-tokens").text)
+    assert shown.replace(",", "").replace(" ", "") == str(report["machine"]["total"]["total"]), shown
+    assert driver.find_elements(By.CSS_SELECTOR, "#usage-chart rect")
+    shoot(driver, "usage")
+
+    # The log view, filtered.
+    driver.execute_script("location.hash = '#/logs'")
+    wait_for("log lines", lambda: driver.find_elements(By.CSS_SELECTOR, "#log-lines li"))
+    driver.find_element(By.ID, "log-filter-text").send_keys("watching workspace")
+    wait_for(
+        "the filtered log",
+        lambda: all(
+            "watching workspace" in li.text.lower()
+            for li in driver.find_elements(By.CSS_SELECTOR, "#log-lines li")
+        )
+        and driver.find_elements(By.CSS_SELECTOR, "#log-lines li"),
+    )
+    shoot(driver, "log")
 
     # The tray menu, drawn by a StatusNotifier host.
     screenshot_tray_menu(ARTIFACTS / "tray-menu.png")
@@ -375,10 +460,11 @@ def test_sign_in_with_the_browser_then_log_out(world, app):
     tokens = [t for t in server.call("GET", "/dev/state")["tokens"] if "Desktop (" in t.get("name", "")]
     assert tokens, "a token named for this computer was issued"
 
+    shoot(driver, "workspaces")
     driver.execute_script("location.hash = '#/settings'")
     agents = wait_for("the agents table", lambda: driver.find_element(By.ID, "agents-table"))
     assert "Claude" in agents.text and "Codex" in agents.text
-    driver.save_screenshot(str(ARTIFACTS / "window-settings.png"))
+    shoot(driver, "settings")
     wait_for("the settings", lambda: driver.find_element(By.ID, "logout")).click()
     wait_for("the login form again", lambda: driver.find_element(By.ID, "login-form"))
     gone = subprocess.run(
@@ -387,7 +473,7 @@ def test_sign_in_with_the_browser_then_log_out(world, app):
         text=True,
     )
     assert gone.stdout.strip() == "", "log out removes the token from the keychain"
-    driver.save_screenshot(str(ARTIFACTS / "window-logged-out.png"))
+    shoot(driver, "login")
 
 
 UI_BIN = Path(__file__).resolve().parents[2] / "ui" / "node_modules" / ".bin" / "tauri"
@@ -510,3 +596,221 @@ def test_updates_are_verified_before_they_are_installed(update_world, app):
     )
     served = update_world["server"].served
     assert "/update-tampered.AppImage" in served and "/update.AppImage" in served, served
+
+
+@pytest.fixture
+def logged_in_by_the_cli(world):
+    """The token stored in the keychain by `multica login` before the app starts."""
+    server = world["server"]
+    login = subprocess.run(
+        [str(BIN / "multica"), "--server-url", server.url, "login", "--token", world["seed"]["user"]["token"]],
+        env=world["env"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert login.returncode == 0, login.stderr
+    return world
+
+
+def emit_transcript(driver, task_id, messages, batch=1000):
+    """Feeds a transcript through the app's own event channel, as the engine does."""
+    return driver.execute_async_script(
+        """
+        const [taskId, messages, batch, done] = arguments;
+        const emit = (payload) => window.__TAURI__.event.emit("engine-event", payload);
+        (async () => {
+          await emit({type: "task_claimed", task_id: taskId, issue_id: "issue-" + taskId,
+                      workspace_id: "ws", runtime_id: "rt", provider: "claude"});
+          for (let start = 0; start < messages.length; start += batch) {
+            await emit({type: "task_messages", task_id: taskId, messages: messages.slice(start, start + batch)});
+          }
+          done("ok");
+        })().catch((error) => done(String(error)));
+        """,
+        task_id,
+        messages,
+        batch,
+    )
+
+
+XSS = [
+    '<img src=x onerror="window.__xss = 1">',
+    "<script>window.__xss = 2</script>",
+    "[click me](javascript:window.__xss=3)",
+    '<iframe src="http://127.0.0.1:9/"></iframe><svg onload="window.__xss=4"></svg>',
+    "![remote](http://127.0.0.1:9/pixel.png)",
+]
+
+
+def test_a_launch_with_a_stored_token_and_untrusted_or_huge_transcripts(logged_in_by_the_cli, app):
+    world, driver = logged_in_by_the_cli, app
+    # Logged in by the CLI: the app starts its engine at launch, no login form.
+    wait_for(
+        "the engine running",
+        lambda: json.loads(invoke(driver, "app_status"))["ok"]["host"]["state"] == "running",
+    )
+    wait_for("the runtimes view", lambda: driver.find_element(By.ID, "runtimes-view"))
+
+    # Untrusted agent output renders as text and runs nothing.
+    messages = [{"seq": n + 1, "type": "text", "content": text} for n, text in enumerate(XSS)]
+    messages += [
+        {"seq": 10, "type": "tool_result", "tool": "Bash", "output": XSS[0] + XSS[1]},
+        {"seq": 11, "type": "tool_use", "tool": "Bash", "input": {"command": XSS[1]}},
+        {"seq": 12, "type": "error", "content": XSS[0]},
+        {"seq": 13, "type": "thinking", "content": XSS[3]},
+    ]
+    assert emit_transcript(driver, "xss-task-0001", messages) == "ok"
+    driver.execute_script("location.hash = '#/task/xss-task-0001'")
+    wait_for("the transcript", lambda: "onerror" in driver.find_element(By.ID, "transcript").text)
+    for details in driver.find_elements(By.CSS_SELECTOR, "#transcript details"):
+        details.click()
+    for link in driver.find_elements(By.CSS_SELECTOR, "#transcript a"):
+        link.click()
+    time.sleep(1.0)
+    # Opened rows push the ones below them down: nothing overlaps.
+    overlaps = driver.execute_script(
+        """
+        const rows = [...document.querySelectorAll("#transcript .entry")]
+          .map((row) => row.getBoundingClientRect()).sort((a, b) => a.top - b.top);
+        return rows.slice(1).filter((row, i) => row.top < rows[i].bottom - 1).length;
+        """
+    )
+    assert overlaps == 0, f"{overlaps} rows overlap"
+    text = driver.find_element(By.ID, "transcript").text
+    assert '<img src=x onerror="window.__xss = 1">' in text
+    assert "<script>window.__xss = 2</script>" in text
+    found = driver.execute_script(
+        """
+        const t = document.getElementById("transcript");
+        const attributes = [...t.querySelectorAll("*")].flatMap((el) => [...el.attributes].map((a) => a.name));
+        return {
+          xss: window.__xss ?? null,
+          elements: t.querySelectorAll("img, script, iframe, svg, object, embed, style, link").length,
+          handlers: attributes.filter((name) => name.startsWith("on")).length,
+          hrefs: [...t.querySelectorAll("a[href]")].map((a) => a.getAttribute("href")),
+        };
+        """
+    )
+    assert found["xss"] is None, found
+    assert found["elements"] == 0 and found["handlers"] == 0, found
+    assert all(href.startswith(("http:", "https:", "mailto:")) for href in found["hrefs"]), found
+    assert "#/task/xss-task-0001" in driver.current_url, "no navigation away"
+    shoot(driver, "transcript-untrusted")
+
+    # 100,000 events: rendered, scrolled and searched with a bounded page.
+    # Feeding and measuring take longer than WebDriver's 30 s default for a script.
+    driver.set_script_timeout(600)
+    started = time.monotonic()
+    fed = driver.execute_async_script(
+        """
+        const done = arguments[arguments.length - 1];
+        const emit = (payload) => window.__TAURI__.event.emit("engine-event", payload);
+        const kinds = ["text", "tool_use", "tool_result", "thinking", "text", "error"];
+        (async () => {
+          await emit({type: "task_claimed", task_id: "big-task-0001", issue_id: "issue-big",
+                      workspace_id: "ws", runtime_id: "rt", provider: "claude"});
+          for (let start = 0; start < 100000; start += 2000) {
+            const messages = [];
+            for (let n = start; n < start + 2000; n++) {
+              const kind = kinds[n % kinds.length];
+              const message = {seq: n + 1, type: kind};
+              if (kind === "tool_use") Object.assign(message, {tool: "Bash", input: {command: `grep -n item${n} src/lib.rs`}});
+              else if (kind === "tool_result") Object.assign(message, {tool: "Bash", output: `src/lib.rs:${n}: let item${n} = ${n};\n`.repeat(3)});
+              else message.content = `Step **${n}**: looked at \`item${n}\` and moved on.`;
+              messages.push(message);
+            }
+            await emit({type: "task_messages", task_id: "big-task-0001", messages});
+          }
+          done("ok");
+        })().catch((error) => done(String(error)));
+        """
+    )
+    assert fed == "ok", fed
+    fed = time.monotonic() - started
+    figures = driver.execute_async_script(
+        """
+        const done = arguments[arguments.length - 1];
+        const frame = () => new Promise((resolve) => requestAnimationFrame(() => resolve()));
+        const until = async (check) => { while (!check()) await frame(); };
+        (async () => {
+          const t0 = performance.now();
+          location.hash = "#/task/big-task-0001";
+          await until(() => document.querySelector("#transcript .entry"));
+          await frame();
+          const firstRender = performance.now() - t0;
+          const box = document.getElementById("transcript");
+          const rendered = box.querySelectorAll(".entry").length;
+          const lastShown = box.textContent.includes("item99999");
+          // Jumps across the whole list, each until the rows are drawn.
+          const jumps = [];
+          for (let i = 0; i < 40; i++) {
+            const target = ((i * 7919) % 40) / 40 * (box.scrollHeight - box.clientHeight);
+            const t = performance.now();
+            box.scrollTop = target;
+            box.dispatchEvent(new Event("scroll"));
+            await frame(); await frame();
+            jumps.push(performance.now() - t);
+          }
+          // A smooth scroll of 200 steps of 120 px from the top, against the same
+          // number of frames with nothing to do (this display's own frame time).
+          box.scrollTop = 0; await frame(); await frame();
+          const idle0 = performance.now();
+          for (let i = 0; i < 50; i++) await frame();
+          const idleFrame = (performance.now() - idle0) / 50;
+          const s0 = performance.now();
+          for (let i = 0; i < 200; i++) { box.scrollTop += 120; await frame(); }
+          const smooth = (performance.now() - s0) / 200;
+          // The window's own work per step (render, measure, lay out), without
+          // waiting for the display: scroll, then let the view update.
+          const work = [];
+          for (let i = 0; i < 200; i++) {
+            const t = performance.now();
+            box.scrollTop += 120;
+            box.dispatchEvent(new Event("scroll"));
+            await new Promise((resolve) => setTimeout(resolve, 0));
+            void box.querySelector(".entry").offsetHeight;
+            work.push(performance.now() - t);
+          }
+          work.sort((a, b) => a - b);
+          // Baseline on the same display: a plain scrolling box of the same size
+          // holding 2,000 static lines (no virtualization, no work per step).
+          const plain = document.createElement("div");
+          plain.style.cssText = `position:fixed;left:${box.getBoundingClientRect().left}px;top:${box.getBoundingClientRect().top}px;width:${box.clientWidth}px;height:${box.clientHeight}px;overflow-y:auto;background:white;z-index:5`;
+          for (let i = 0; i < 2000; i++) {
+            const line = document.createElement("p");
+            line.textContent = `Step ${i}: looked at item${i} and moved on.`;
+            plain.append(line);
+          }
+          document.body.append(plain);
+          await frame(); await frame();
+          const p0 = performance.now();
+          for (let i = 0; i < 200; i++) { plain.scrollTop += 120; await frame(); }
+          const plainFrame = (performance.now() - p0) / 200;
+          plain.remove();
+          const maxRows = box.querySelectorAll(".entry").length;
+          const t1 = performance.now();
+          const search = document.getElementById("transcript-search");
+          search.value = "item77777";
+          search.dispatchEvent(new Event("input", {bubbles: true}));
+          await until(() => (document.getElementById("search-count").textContent || "").includes("of"));
+          await until(() => (document.querySelector("#transcript .entry.match") || {}).textContent?.includes("item77777"));
+          const searchMs = performance.now() - t1;
+          jumps.sort((a, b) => a - b);
+          done({firstRender, rendered, lastShown, maxRows, searchMs, smoothFrameMs: smooth, idleFrameMs: idleFrame, plainScrollFrameMs: plainFrame,
+                stepWorkMedianMs: work[work.length >> 1], stepWorkP95Ms: work[Math.floor(work.length * 0.95)],
+                jumpMedianMs: jumps[jumps.length >> 1], jumpMaxMs: jumps[jumps.length - 1],
+                searchCount: document.getElementById("search-count").textContent,
+                domNodes: document.getElementsByTagName("*").length});
+        })().catch((error) => done({error: String(error)}));
+        """
+    )
+    figures["feedSeconds"] = round(fed, 2)
+    (ARTIFACTS / "transcript-100k.json").write_text(json.dumps(figures, indent=2))
+    print("100k transcript:", json.dumps(figures))
+    assert "error" not in figures, figures
+    assert figures["lastShown"], "it follows the end as events arrive"
+    assert figures["rendered"] < 200 and figures["maxRows"] < 200, figures
+    assert figures["searchCount"] == "1 of 1", figures
+    assert figures["domNodes"] < 5000, figures
+    shoot(driver, "transcript-100k")

@@ -16,16 +16,36 @@ export interface ActiveTask {
   started_at_unix: number;
 }
 
+export interface HealthRuntime {
+  id: string;
+  provider: string;
+  /// When the server last confirmed it (registration, heartbeat); null: not yet.
+  last_seen_unix_ms: number | null;
+}
+
+export interface MissingAgent {
+  provider: string;
+  display_name: string;
+  not_installed: boolean;
+  /// Why, with the fix.
+  reason: string;
+}
+
 export interface Health {
   state: string;
-  state_reason: string | null;
+  state_reason?: string | null;
   agents: string[];
   agent_clis: { provider: string; version: string; path: string }[];
-  workspaces: { id: string; runtimes: string[] }[];
+  agents_missing: MissingAgent[];
+  last_server_contact_unix_ms: number | null;
+  workspaces: { id: string; runtimes: string[]; runtime_details: HealthRuntime[] }[];
   running_tasks: number;
   active_tasks: ActiveTask[];
   paused: boolean;
   device_name: string;
+  server_url: string;
+  cli_version: string;
+  uptime: string;
 }
 
 export interface AppStatus {
@@ -36,6 +56,7 @@ export interface AppStatus {
   health: Health | null;
   importable_token: boolean;
   paused: boolean;
+  workspace_names: { id: string; name: string }[];
 }
 
 export interface WorkspaceRow {
@@ -76,6 +97,7 @@ export interface TaskSummary {
   cost_usd: number | null;
   messages: number;
   messages_dropped: number;
+  work_dir: string | null;
 }
 
 export type TaskOutcome =
@@ -83,13 +105,98 @@ export type TaskOutcome =
   | { status: "failed"; error: string }
   | { status: "cancelled" };
 
+export type TaskMessageKind = "text" | "thinking" | "tool_use" | "tool_result" | "error" | "unknown";
+
 export interface TaskMessage {
   seq: number;
-  type: string;
+  type: TaskMessageKind | string;
   tool?: string | null;
   content?: string | null;
-  input?: unknown;
+  input?: Record<string, unknown> | null;
   output?: string | null;
+}
+
+/// Token counts as the usage scanner adds them up.
+export interface Totals {
+  input: number;
+  output: number;
+  cache_creation: number;
+  cache_creation_1h: number;
+  cache_read: number;
+  reasoning: number;
+  total: number;
+  long_context: number;
+  requests: number;
+  /// USD; null when no model of it has a price.
+  cost: number | null;
+  unpriced_models?: string[];
+}
+
+/// One model's tokens on one day (machine-wide, from the agents' own logs).
+export interface DailyModelRow extends Totals {
+  date: string;
+  provider: string;
+  model: string;
+}
+
+export interface ModelRow extends Totals {
+  provider: string;
+  model: string;
+  first_date: string;
+  last_date: string;
+}
+
+export interface TaskModelUsage {
+  model: string;
+  input_tokens: number;
+  output_tokens: number;
+  cache_read_tokens: number;
+  cache_write_tokens: number;
+  cost_usd: number | null;
+  cost_from: "agent" | "prices" | "unknown";
+}
+
+/// One run of a task by this machine's engine.
+export interface TaskUsage {
+  task_id: string;
+  issue_id: string;
+  workspace_id: string;
+  runtime_id: string;
+  agent: string;
+  finished_at: string;
+  date: string;
+  outcome: string;
+  models: TaskModelUsage[];
+}
+
+export interface UsageReport {
+  since: string;
+  scanned_at: string | null;
+  scan_error: string | null;
+  machine: {
+    total: Totals;
+    daily: DailyModelRow[];
+    top_models: ModelRow[];
+    prices_taken_on: string;
+    log_files: number;
+  } | null;
+  tasks: TaskUsage[];
+  task_total: {
+    tasks: number;
+    input_tokens: number;
+    output_tokens: number;
+    cache_read_tokens: number;
+    cache_write_tokens: number;
+    total_tokens: number;
+    cost_usd: number | null;
+    unpriced_models?: string[];
+  };
+}
+
+export interface LogLine {
+  time: string;
+  level: "ERROR" | "WARN" | "INFO" | "DEBUG" | "TRACE" | string;
+  text: string;
 }
 
 export type EngineEvent =
@@ -118,9 +225,3 @@ export function listen<T>(event: string, handler: (payload: T) => void): Promise
   return tauri().event.listen<T>(event, (e) => handler(e.payload));
 }
 
-/// Errors from commands arrive as strings; anything else becomes one.
-export function message(error: unknown): string {
-  if (typeof error === "string") return error;
-  if (error instanceof Error) return error.message;
-  return JSON.stringify(error);
-}
