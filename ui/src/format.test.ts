@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
   formatCost,
+  formatCount,
   formatDuration,
   formatRelative,
   formatTokens,
@@ -206,5 +207,13 @@ describe("shortId", () => {
     expect(shortId("0b5e6c1d-8f7a-4a3e-9d2c-1e2f3a4b5c6d")).toBe("0b5e6c1d");
     expect(shortId("abc")).toBe("abc");
     expect(shortId("")).toBe("");
+  });
+});
+
+describe("formatCount", () => {
+  it("groups thousands the same on every locale", () => {
+    expect(formatCount(0)).toBe("0");
+    expect(formatCount(7096)).toBe("7,096");
+    expect(formatCount(4_212_891_509)).toBe("4,212,891,509");
   });
 });

@@ -176,3 +176,8 @@ function cap(text: string): string {
 export function shortId(id: string): string {
   return id.slice(0, 8);
 }
+
+/// A whole number with thousands separators, the same on every system locale.
+export function formatCount(n: number): string {
+  return n.toLocaleString("en-US");
+}

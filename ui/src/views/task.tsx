@@ -5,7 +5,7 @@
 
 import type { ComponentChildren } from "preact";
 import { useEffect, useLayoutEffect, useMemo, useRef, useState } from "preact/hooks";
-import { formatCost, formatTokens, shortId } from "../format";
+import { formatCost, formatCount, formatTokens, shortId } from "../format";
 import { HeightIndex } from "../heights";
 import { Markdown } from "../markdown";
 import { invoke } from "../shell";
@@ -115,7 +115,7 @@ export function TaskView(props: { id: string }) {
         </button>
       </div>
       {buffer.dropped > 0 && (
-        <p class="dropped">{buffer.dropped.toLocaleString("en-US")} earlier entries are not kept here (the issue has them all).</p>
+        <p class="dropped">{formatCount(buffer.dropped)} earlier entries are not kept here (the issue has them all).</p>
       )}
       <TranscriptList buffer={buffer} version={s.version} current={current} />
     </section>
@@ -261,7 +261,7 @@ function Shown(props: { text: string }) {
   return (
     <pre>
       {text.slice(0, SHOWN_OUTPUT)}
-      {`\n… ${(text.length - SHOWN_OUTPUT).toLocaleString("en-US")} more characters (Copy takes all of it)`}
+      {`\n… ${formatCount(text.length - SHOWN_OUTPUT)} more characters (Copy takes all of it)`}
     </pre>
   );
 }

@@ -2,7 +2,7 @@
 // `multica usage`), per day and model, per agent, and this computer's task runs.
 
 import { useState } from "preact/hooks";
-import { formatCost, formatTokens, shortId } from "../format";
+import { formatCost, formatCount, formatTokens, shortId } from "../format";
 import { invoke, type UsageReport } from "../shell";
 import { useStore } from "../store";
 import { type Range, byAgent, byModel, byProvider, dailySeries, sinceFor, taskRows } from "../usage";
@@ -60,7 +60,7 @@ function Report(props: { report: UsageReport; range: Range }) {
         <>
           <dl class="facts" id="usage-totals">
             <dt>Tokens since {report.since}</dt>
-            <dd id="usage-total-tokens">{machine.total.total.toLocaleString("en-US")}</dd>
+            <dd id="usage-total-tokens">{formatCount(machine.total.total)}</dd>
             <dt>Cost</dt>
             <dd id="usage-total-cost">
               {formatCost(machine.total.cost)}
@@ -70,7 +70,7 @@ function Report(props: { report: UsageReport; range: Range }) {
             </dd>
             <dt>Source</dt>
             <dd>
-              {machine.log_files.toLocaleString("en-US")} agent log files · prices of {machine.prices_taken_on}
+              {formatCount(machine.log_files)} agent log files · prices of {machine.prices_taken_on}
               {report.scanned_at && ` · scanned ${new Date(report.scanned_at).toLocaleTimeString()}`}
             </dd>
           </dl>
@@ -160,7 +160,7 @@ function ModelTable(props: { report: UsageReport }) {
               <td class="number">{formatTokens(row.output)}</td>
               <td class="number">{formatTokens(row.cacheRead)}</td>
               <td class="number">{formatTokens(row.cacheWrite)}</td>
-              <td class="number">{row.total.toLocaleString("en-US")}</td>
+              <td class="number">{formatCount(row.total)}</td>
               <td class="number">{formatCost(row.cost)}</td>
             </tr>
           ))}
@@ -187,7 +187,7 @@ function ProviderTable(props: { report: UsageReport }) {
           {rows.map((row) => (
             <tr key={row.provider}>
               <td>{row.provider}</td>
-              <td class="number">{row.total.toLocaleString("en-US")}</td>
+              <td class="number">{formatCount(row.total)}</td>
               <td class="number">{formatCost(row.cost)}</td>
             </tr>
           ))}
@@ -235,7 +235,7 @@ function TaskTables(props: { report: UsageReport }) {
                   <td>{shortId(task.issueId)}</td>
                   <td>{task.agent}</td>
                   <td>{task.outcome}</td>
-                  <td class="number">{task.total.toLocaleString("en-US")}</td>
+                  <td class="number">{formatCount(task.total)}</td>
                   <td class="number">{formatCost(task.cost)}</td>
                 </tr>
               ))}
