@@ -10,3 +10,12 @@ if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ]; then
   npm ci --no-audit --no-fund --loglevel=error || npm install --no-audit --no-fund --loglevel=error
 fi
 npm run --silent build
+
+# The window's weight, gzipped (fonts excluded: it uses the system's); the budget is
+# 200 KB.
+gzipped=$(cat dist/assets/*.js dist/assets/*.css | gzip -9 | wc -c)
+echo "ui bundle: $((gzipped / 1024)) KB gzipped (budget 200 KB)"
+if [ "$gzipped" -gt $((200 * 1024)) ]; then
+  echo "the window's bundle is over its 200 KB budget" >&2
+  exit 1
+fi
