@@ -41,6 +41,19 @@ export function TaskView(props: { id: string }) {
     void attempt(() => s.loadTranscript(id));
   }, [id]);
 
+  // "/" jumps to the search box, as in most viewers; Escape there clears it.
+  useEffect(() => {
+    const onKey = (event: KeyboardEvent) => {
+      const typing = event.target instanceof HTMLInputElement || event.target instanceof HTMLTextAreaElement;
+      if (event.key === "/" && !typing) {
+        event.preventDefault();
+        document.getElementById("transcript-search")?.focus();
+      }
+    };
+    document.addEventListener("keydown", onKey);
+    return () => document.removeEventListener("keydown", onKey);
+  }, []);
+
   // Searching 100,000 entries takes a few milliseconds: redo it only when the
   // query or the transcript changed.
   const matches = useMemo(() => findMatches(buffer.entries, query), [query, buffer.entries.length, buffer.dropped]);
@@ -96,7 +109,7 @@ export function TaskView(props: { id: string }) {
         <input
           id="transcript-search"
           type="search"
-          placeholder="Search the transcript"
+          placeholder="Search the transcript (/)"
           value={query}
           onInput={(e) => {
             setQuery(e.currentTarget.value);
@@ -104,6 +117,10 @@ export function TaskView(props: { id: string }) {
           }}
           onKeyDown={(e) => {
             if (e.key === "Enter") step(e.shiftKey ? -1 : 1);
+            if (e.key === "Escape") {
+              setQuery("");
+              e.currentTarget.blur();
+            }
           }}
         />
         <span id="search-count">{query.trim() ? `${matches.length === 0 ? 0 : matchIndex + 1} of ${matches.length}` : ""}</span>
