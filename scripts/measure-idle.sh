@@ -13,12 +13,17 @@ cd "$root"
 minutes=${MINUTES:-10}
 target_dir=${CARGO_TARGET_DIR:-$root/target}
 bin=$target_dir/release
+# The app as shipped: the release-app profile (see scripts/release.sh), with the
+# multica CLI beside it as in a bundle.
+app_bin=$target_dir/release-app/multica-app
 
 if [ "${MULTICA_MEASURE_INSIDE:-}" != 1 ]; then
   if [ "${SKIP_BUILD:-0}" != 1 ]; then
     scripts/build-ui.sh >/dev/null
-    cargo build --quiet --locked --release -p multica-app -p multica-cli
+    cargo build --quiet --locked --release -p multica-cli
+    cargo build --quiet --locked --profile release-app -p multica-app
   fi
+  ln -sf "$bin/multica" "$(dirname "$app_bin")/multica"
   MULTICA_MEASURE_INSIDE=1 exec scripts/with-test-keychain.sh \
     xvfb-run -a -s "-screen 0 1280x800x24 -nolisten tcp" "$0" "$@"
 fi
@@ -57,7 +62,7 @@ mkdir -p "$work/app-home"
 env HOME="$work/app-home" "${common[@]}" "$bin/multica" --server-url "$server" login --token "$token" >/dev/null
 env HOME="$work/app-home" "${common[@]}" "$bin/multica" --server-url "$server" workspace watch "$workspace" >/dev/null
 env HOME="$work/app-home" "${common[@]}" MULTICA_SERVER_URL="$server" \
-  MULTICA_DAEMON_HEALTH_PORT="$(port)" "$bin/multica-app" --hidden > "$work/app.log" 2>&1 &
+  MULTICA_DAEMON_HEALTH_PORT="$(port)" "$app_bin" --hidden > "$work/app.log" 2>&1 &
 app=$!
 pids+=($app)
 
@@ -85,11 +90,25 @@ echo "idle for $minutes minutes (CPU measured over the last $half s)…"
 sleep "$half"
 app_ticks=$(cpu_ticks "$app"); daemon_ticks=$(cpu_ticks "$daemon")
 sleep "$half"
+for who in app daemon; do
+  pid=${!who}
+  if ! grep -qs '^State:[[:space:]]*[^Z]' "/proc/$pid/status"; then
+    echo "the $who exited during the measurement; its log:" >&2
+    tail -n 40 "$work/$who.log" >&2
+    exit 1
+  fi
+done
 hz=$(getconf CLK_TCK)
 app_cpu=$(python3 -c "print(f'{($(cpu_ticks "$app") - $app_ticks) / $hz / $half * 100:.3f}')")
 daemon_cpu=$(python3 -c "print(f'{($(cpu_ticks "$daemon") - $daemon_ticks) / $hz / $half * 100:.3f}')")
 registered=$(curl -s "$server/dev/runtimes" | python3 -c 'import json,sys; print(sum(r["status"] == "online" for r in json.load(sys.stdin)))')
-printf '%-34s %10s %8s\n' "after $minutes min idle" "RSS" "CPU"
-printf '%-34s %7d MiB %7s%%\n' "app (window closed, in the tray)" $(( $(rss_kib "$app") / 1024 )) "$app_cpu"
-printf '%-34s %7d MiB %7s%%\n' "headless daemon" $(( $(rss_kib "$daemon") / 1024 )) "$daemon_cpu"
+# PSS shares each library page among the processes using it; anonymous memory is
+# the process's own.
+rollup_kib() { local sum=0; for p in $(tree "$1"); do
+  sum=$((sum + $(awk -v key="$2:" '$1 == key {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null || echo 0))); done; echo "$sum"; }
+row() { printf '%-34s %7d MiB %7d MiB %7d MiB %7s%%\n' "$1" $(( $(rss_kib "$2") / 1024 )) \
+  $(( $(rollup_kib "$2" Pss) / 1024 )) $(( $(rollup_kib "$2" Anonymous) / 1024 )) "$3"; }
+printf '%-34s %11s %11s %11s %8s\n' "after $minutes min idle" "RSS" "PSS" "anonymous" "CPU"
+row "app (window closed, in the tray)" "$app" "$app_cpu"
+row "headless daemon" "$daemon" "$daemon_cpu"
 echo "processes: app $(tree "$app" | wc -l), daemon $(tree "$daemon" | wc -l); online runtimes: $registered"

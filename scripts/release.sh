@@ -14,8 +14,8 @@
 #
 #   npm --prefix ui run tauri -- signer generate -w ~/.multica-release/multica-updater.key
 #
-# Publishing: upload the bundles and their .sig files from target/release/bundle/ and
-# target/release/latest.json to the release at RELEASE_BASE_URL, then make that
+# Publishing: upload the bundles and their .sig files from target/release-app/bundle/
+# and target/release-app/latest.json to the release at RELEASE_BASE_URL, then make that
 # release "latest": the app reads
 # https://github.com/multica-ai/multica-desktop/releases/latest/download/latest.json.
 # Manifests of several platforms merge by their "platforms" keys.
@@ -40,7 +40,11 @@ cp "$target_dir/release/multica$exe" "src-tauri/binaries/multica-$triple$exe"
 cat > "$target_dir/release-config.json" <<JSON
 { "bundle": { "externalBin": ["binaries/multica"], "createUpdaterArtifacts": true } }
 JSON
-npm --prefix ui run tauri -- build --config "$target_dir/release-config.json"
+# The app is built with the release-app profile (Cargo.toml: smaller code, less
+# memory while it idles in the tray); Tauri hands `--profile` to cargo.
+profile=release-app
+npm --prefix ui run tauri -- build --config "$target_dir/release-config.json" -- --profile "$profile"
+out=$target_dir/$profile
 
 # latest.json for this platform: the updater bundle and its signature.
 case "$triple" in
@@ -51,11 +55,11 @@ case "$triple" in
   x86_64-pc-windows-msvc) platform=windows-x86_64 ;;
   *) echo "unknown platform $triple" >&2; exit 1 ;;
 esac
-signature=$(find "$target_dir/release/bundle" -name '*.sig' | head -n 1)
+signature=$(find "$out/bundle" -name '*.sig' | head -n 1)
 [ -n "$signature" ] || { echo "no signed updater bundle was produced" >&2; exit 1; }
 artifact=${signature%.sig}
 python3 - "$version" "$platform" "$RELEASE_BASE_URL/$(basename "$artifact")" "$signature" \
-  > "$target_dir/release/latest.json" <<'PY'
+  > "$out/latest.json" <<'PY'
 import datetime, json, sys
 version, platform, url, signature = sys.argv[1:]
 print(json.dumps({
@@ -66,4 +70,4 @@ print(json.dumps({
 }, indent=2))
 PY
 echo "built $artifact"
-echo "manifest $target_dir/release/latest.json"
+echo "manifest $out/latest.json"
