@@ -436,9 +436,8 @@ async fn events(State(state): State<ApiState>, headers: HeaderMap) -> Response {
         return refuse(StatusCode::UNAUTHORIZED, "unauthorized");
     }
     let receiver = state.shared.events.subscribe();
-    let stream = futures::stream::unfold(
-        (receiver, state.stop),
-        |(mut receiver, stop)| async move {
+    let stream =
+        futures::stream::unfold((receiver, state.stop), |(mut receiver, stop)| async move {
             let data = tokio::select! {
                 () = stop.cancelled() => return None,
                 received = receiver.recv() => match received {
@@ -456,8 +455,7 @@ async fn events(State(state): State<ApiState>, headers: HeaderMap) -> Response {
                 Ok::<_, std::convert::Infallible>(Event::default().data(data)),
                 (receiver, stop),
             ))
-        },
-    );
+        });
     Sse::new(stream)
         .keep_alive(KeepAlive::default())
         .into_response()
