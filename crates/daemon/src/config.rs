@@ -72,6 +72,10 @@ pub struct DaemonConfig {
     pub codex_home: Option<PathBuf>,
     /// The machine-wide usage scan (log folders, interval, price overrides).
     pub usage: crate::usage::UsageSettings,
+    /// The window's built files (`ui/dist`), served read-only at `/ui/` on the local
+    /// API for a browser on a headless machine: `MULTICA_UI_DIR`, else a `ui`
+    /// folder beside the `multica` binary.
+    pub ui_dir: Option<PathBuf>,
 }
 
 /// Values given on the command line; `None` falls through to env, file, default.
@@ -337,6 +341,10 @@ impl DaemonConfig {
         };
 
         let usage = crate::usage::UsageSettings::from_env(env, &config_file)?;
+        let ui_dir = env
+            .var("MULTICA_UI_DIR")
+            .map(PathBuf::from)
+            .or_else(|| multica_cli.parent().map(|dir| dir.join("ui")));
 
         Ok(Self {
             server_url,
@@ -365,6 +373,7 @@ impl DaemonConfig {
             agent_rediscovery_interval,
             codex_home,
             usage,
+            ui_dir,
         })
     }
 }

@@ -247,6 +247,12 @@ fn router(state: ApiState) -> Router {
         .route("/tasks", get(recent_tasks))
         .route("/tasks/{task_id}/transcript", get(task_transcript))
         .route("/events", get(events))
+        .route(
+            "/ui",
+            get(|| async { axum::response::Redirect::permanent("/ui/") }),
+        )
+        .route("/ui/", get(ui_file))
+        .route("/ui/{*path}", get(ui_file))
         .route("/repo/checkout", post(repo_checkout))
         .route("/shutdown", post(shutdown))
         .layer(from_fn_with_state(state.clone(), same_machine_only))
@@ -458,6 +464,72 @@ async fn events(State(state): State<ApiState>, headers: HeaderMap) -> Response {
         });
     Sse::new(stream)
         .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+/// What the window served at `/ui/` may do: only our own script, no remote content,
+/// talk to this API only.
+const UI_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+    img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// `GET /ui/…`: the window's built files, for a browser on a headless machine. The
+/// page reads the open routes; transcripts and live events need the control token,
+/// which the user pastes into it once; nothing there changes anything.
+async fn ui_file(State(state): State<ApiState>, path: Option<UrlPath<String>>) -> Response {
+    let Some(dir) = state.shared.config.ui_dir.as_deref() else {
+        return refuse(StatusCode::NOT_FOUND, "the window is not served here");
+    };
+    let wanted = path.map_or_else(String::new, |UrlPath(path)| path);
+    let relative = if wanted.is_empty() {
+        "index.html"
+    } else {
+        wanted.as_str()
+    };
+    // Only plain names below the folder: no `..`, no absolute paths, no hidden files.
+    let safe = Path::new(relative).components().all(|component| {
+        matches!(component, std::path::Component::Normal(name)
+            if !name.to_string_lossy().starts_with('.'))
+    });
+    if !safe {
+        return refuse(StatusCode::NOT_FOUND, "not found");
+    }
+    let file = dir.join(relative);
+    let bytes = match tokio::fs::read(&file).await {
+        Ok(bytes) => bytes,
+        Err(_) if relative == "index.html" => {
+            return refuse(
+                StatusCode::NOT_FOUND,
+                &format!(
+                    "the window's files are not at {}: build them (scripts/build-ui.sh) and set MULTICA_UI_DIR to ui/dist",
+                    dir.display()
+                ),
+            );
+        }
+        Err(_) => return refuse(StatusCode::NOT_FOUND, "not found"),
+    };
+    let content_type = match file
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or_default()
+    {
+        "html" => "text/html; charset=utf-8",
+        "js" => "text/javascript; charset=utf-8",
+        "css" => "text/css; charset=utf-8",
+        "svg" => "image/svg+xml",
+        "png" => "image/png",
+        "ico" => "image/x-icon",
+        "json" => "application/json",
+        _ => "application/octet-stream",
+    };
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CONTENT_SECURITY_POLICY, UI_CSP),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        bytes,
+    )
         .into_response()
 }
 

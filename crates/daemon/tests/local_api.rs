@@ -348,3 +348,99 @@ async fn health_shows_runtimes_last_contact_and_missing_agents_with_the_fix() {
 
     engine.stop().await;
 }
+
+/// The window's files are served read-only at `/ui/` for a browser on a headless
+/// machine, with a strict content security policy, and nothing outside the folder.
+#[tokio::test]
+async fn the_window_is_served_at_ui_with_nothing_outside_its_folder() {
+    let mut harness = Harness::new(Script::Succeed).await;
+    let ui = tempfile::tempdir().expect("dir");
+    std::fs::create_dir_all(ui.path().join("assets")).expect("assets");
+    std::fs::write(
+        ui.path().join("index.html"),
+        "<!doctype html><title>Multica</title>",
+    )
+    .expect("index");
+    std::fs::write(ui.path().join("assets/app.js"), "console.log(1)").expect("js");
+    std::fs::write(ui.path().join(".secret"), "hidden").expect("hidden");
+    harness.config.ui_dir = Some(ui.path().to_path_buf());
+    let engine = harness.start_engine().await;
+    let base = format!("http://127.0.0.1:{}", engine.handle.health_port());
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+
+    let page = http
+        .get(format!("{base}/ui/"))
+        .send()
+        .await
+        .expect("GET /ui/");
+    assert_eq!(page.status(), 200);
+    let header = |response: &reqwest::Response, name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(header(&page, "content-type").starts_with("text/html"));
+    let csp = header(&page, "content-security-policy");
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("connect-src 'self'"),
+        "{csp}"
+    );
+    assert_eq!(header(&page, "x-content-type-options"), "nosniff");
+    assert!(
+        page.text()
+            .await
+            .expect("body")
+            .contains("<title>Multica</title>")
+    );
+
+    let script = http
+        .get(format!("{base}/ui/assets/app.js"))
+        .send()
+        .await
+        .expect("GET script");
+    assert_eq!(script.status(), 200);
+    assert!(header(&script, "content-type").starts_with("text/javascript"));
+    let bare = http
+        .get(format!("{base}/ui"))
+        .send()
+        .await
+        .expect("GET /ui");
+    assert_eq!(bare.status(), 308);
+    assert_eq!(header(&bare, "location"), "/ui/");
+
+    // Nothing outside the folder, nothing hidden, nothing missing.
+    for path in [
+        "/ui/.secret",
+        "/ui/%2e%2e/%2e%2e/etc/passwd",
+        "/ui/..%2f..%2fetc%2fpasswd",
+        "/ui/assets/../../outside",
+        "/ui/missing.js",
+    ] {
+        let response = http.get(format!("{base}{path}")).send().await.expect("GET");
+        assert_eq!(response.status(), 404, "{path}");
+    }
+
+    // Without the files, the page says how to get them.
+    std::fs::remove_file(ui.path().join("index.html")).expect("remove");
+    let missing = http
+        .get(format!("{base}/ui/"))
+        .send()
+        .await
+        .expect("GET /ui/");
+    assert_eq!(missing.status(), 404);
+    assert!(
+        missing
+            .text()
+            .await
+            .expect("body")
+            .contains("MULTICA_UI_DIR")
+    );
+
+    engine.stop().await;
+}

@@ -198,6 +198,7 @@ impl Harness {
             report_retry: Duration::from_millis(200),
             codex_home: None,
             usage: multica_daemon::usage::UsageSettings::default(),
+            ui_dir: None,
         };
         Self {
             server,
