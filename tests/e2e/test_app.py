@@ -814,3 +814,90 @@ def test_a_launch_with_a_stored_token_and_untrusted_or_huge_transcripts(logged_i
     assert figures["searchCount"] == "1 of 1", figures
     assert figures["domNodes"] < 5000, figures
     shoot(driver, "transcript-100k")
+
+
+def test_the_window_in_a_browser_reads_the_headless_daemon(world):
+    """The headless daemon serves the window at /ui/ (read-only); with the control
+    token the browser follows a task live over /events. MiniBrowser (WebKitGTK)
+    driven by WebKitWebDriver."""
+    server, seed, env = world["server"], world["seed"], dict(world["env"])
+    env["MULTICA_TOKEN"] = seed["user"]["token"]
+    env["MULTICA_UI_DIR"] = str(Path(__file__).resolve().parents[2] / "ui" / "dist")
+    port = free_port()
+    subprocess.run(
+        [str(BIN / "multica"), "--server-url", server.url, "workspace", "watch", seed["workspace"]["id"]],
+        env=env, check=True, capture_output=True, timeout=60,
+    )
+    daemon = subprocess.Popen(
+        [str(BIN / "multica"), "daemon", "start", "--foreground", "--server-url", server.url,
+         "--health-port", str(port)],
+        env=env, stdout=open(ARTIFACTS / "browser-daemon.log", "w"), stderr=subprocess.STDOUT,
+    )
+    driver_port = free_port()
+    webdriver_process = subprocess.Popen(
+        ["/usr/bin/WebKitWebDriver", f"--port={driver_port}"],
+        env=env, stdout=open(ARTIFACTS / "webkitwebdriver.log", "w"), stderr=subprocess.STDOUT,
+    )
+    driver = None
+    try:
+        def up(p):
+            with socket.socket() as sock:
+                return sock.connect_ex(("127.0.0.1", p)) == 0
+
+        wait_for("the daemon's local API", lambda: up(port), timeout=60)
+        wait_for("WebKitWebDriver", lambda: up(driver_port), timeout=20)
+        options = ArgOptions()
+        options.set_capability("browserName", "MiniBrowser")
+        options.set_capability(
+            "webkitgtk:browserOptions",
+            {"binary": "/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser", "args": ["--automation"]},
+        )
+        driver = webdriver.Remote(command_executor=f"http://127.0.0.1:{driver_port}", options=options)
+        driver.get(f"http://127.0.0.1:{port}/ui/")
+        wait_for("the runtime", lambda: driver.find_element(By.CSS_SELECTOR, "tr[data-runtime-id]"), timeout=60)
+        assert driver.find_element(By.ID, "browser-banner")
+        assert not driver.find_elements(By.ID, "pause-button"), "read-only: no pause"
+        nav = driver.find_element(By.CSS_SELECTOR, "header nav").text
+        assert "Settings" not in nav and "Usage" in nav, nav
+
+        # The control token unlocks transcripts and live events.
+        control = (Path(env["HOME"]) / ".multica" / "daemon.control").read_text().strip()
+        driver.find_element(By.ID, "control-token").send_keys(control)
+        driver.find_element(By.CSS_SELECTOR, "#browser-banner button[type=submit]").click()
+        wait_for("the unlocked banner", lambda: "Forget" in driver.find_element(By.ID, "browser-banner").text)
+        driver.execute_script("location.hash = '#/tasks'")
+        wait_for("the tasks view", lambda: driver.find_element(By.ID, "tasks-view"))
+        time.sleep(1.0)  # the event stream connects
+
+        workspace = seed["workspace"]["id"]
+        runtime = wait_for(
+            "a runtime",
+            lambda: next((r for r in server.call("GET", "/dev/runtimes") if r["workspace_id"] == workspace), None),
+        )
+        agent = server.call("POST", "/dev/agents", {"workspace_id": workspace, "runtime_id": runtime["id"], "name": "Bea"})
+        issue = server.call("POST", "/dev/issues", {"workspace_id": workspace, "title": "Seen from a browser"})
+        task = server.call("POST", f"/dev/issues/{issue['id']}/assign", {"agent_id": agent["id"]})
+        # No reload: the row arrives over /events.
+        wait_for(
+            "the task live in the browser",
+            lambda: driver.find_element(By.CSS_SELECTOR, f"tr[data-task-id='{task['id']}'][data-status='completed']"),
+            timeout=240, every=1,
+        )
+        assert not driver.find_elements(By.CSS_SELECTOR, "button.stop"), "read-only: no stop"
+        driver.execute_script(f"location.hash = '#/task/{task['id']}'")
+        wait_for(
+            "the transcript in the browser",
+            lambda: "Checked the multica CLI." in driver.find_element(By.ID, "transcript").text,
+        )
+        shoot(driver, "browser-transcript")
+    finally:
+        if driver is not None:
+            quitting = threading.Thread(target=driver.quit, daemon=True)
+            quitting.start()
+            quitting.join(timeout=20)
+        for process in (webdriver_process, daemon):
+            process.terminate()
+            try:
+                process.wait(timeout=40)
+            except subprocess.TimeoutExpired:
+                process.kill()

@@ -7,7 +7,7 @@ import "./style.css";
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { readableError } from "./format";
-import { type AppStatus, type HostStatus, invoke } from "./shell";
+import { type AppStatus, type HostStatus, controlToken, inBrowser, invoke, setControlToken } from "./shell";
 import { connect, store, useStore } from "./store";
 import { applyTheme } from "./theme";
 import { LoginView, WorkspacesView } from "./views/account";
@@ -58,14 +58,47 @@ export function describe(status: AppStatus | null): [state: string, text: string
   }
 }
 
-const NAV: [href: string, text: string, routes: (route: string) => boolean][] = [
+type NavEntry = [href: string, text: string, routes: (route: string) => boolean];
+const READING: NavEntry[] = [
   ["#/", "Runtimes", (r) => r === ""],
   ["#/tasks", "Tasks", (r) => r === "tasks" || r.startsWith("task/")],
   ["#/usage", "Usage", (r) => r === "usage"],
+];
+/// Only in the app: the log is the app's, and the rest changes things.
+const IN_THE_APP: NavEntry[] = [
   ["#/logs", "Log", (r) => r === "logs"],
   ["#/workspaces", "Workspaces", (r) => r === "workspaces"],
   ["#/settings", "Settings", (r) => r === "settings"],
 ];
+const NAV = inBrowser() ? READING : [...READING, ...IN_THE_APP];
+
+/// In a browser: read-only, and transcripts and live updates need the control token.
+function BrowserBanner() {
+  const [token, setToken] = useState("");
+  const unlocked = controlToken() !== null;
+  return (
+    <div id="browser-banner" class="banner">
+      Read-only view of the daemon on this machine.{" "}
+      {unlocked ? (
+        <button type="button" onClick={() => (setControlToken(null), location.reload())}>
+          Forget the control token
+        </button>
+      ) : (
+        <form
+          onSubmit={(event) => {
+            event.preventDefault();
+            setControlToken(token);
+            location.reload();
+          }}
+        >
+          Paste the control token (<code>~/.multica/daemon.control</code>) to read transcripts and follow live:{" "}
+          <input id="control-token" type="password" autocomplete="off" value={token} onInput={(e) => setToken(e.currentTarget.value)} />{" "}
+          <button type="submit">Use</button>
+        </form>
+      )}
+    </div>
+  );
+}
 
 function App() {
   const route = useRoute();
@@ -74,6 +107,7 @@ function App() {
   const needsLogin = status?.host.state === "needs_login";
   let view;
   if (!status) view = <p>Starting…</p>;
+  else if (inBrowser() && !NAV.some(([, , active]) => active(route))) view = <RuntimesView />;
   else if ((needsLogin && route !== "settings" && route !== "logs") || route === "login") view = <LoginView />;
   else if (route === "workspaces") view = <WorkspacesView />;
   else if (route === "settings") view = <SettingsView />;
@@ -97,6 +131,7 @@ function App() {
           {text}
         </span>
       </header>
+      {inBrowser() && <BrowserBanner />}
       <main id="view">{view}</main>
     </>
   );

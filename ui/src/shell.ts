@@ -211,17 +211,149 @@ interface TauriGlobal {
   event: { listen<T>(event: string, handler: (event: { payload: T }) => void): Promise<() => void> };
 }
 
-function tauri(): TauriGlobal {
-  const global = (window as unknown as { __TAURI__?: TauriGlobal }).__TAURI__;
-  if (!global) throw new Error("not running inside the Multica app");
-  return global;
+function tauri(): TauriGlobal | undefined {
+  return (window as unknown as { __TAURI__?: TauriGlobal }).__TAURI__;
+}
+
+/// Served by the daemon's local API to a browser (a headless machine), not inside
+/// the app: read-only, over HTTP.
+export function inBrowser(): boolean {
+  return tauri() === undefined;
 }
 
 export function invoke<T>(command: string, args?: Record<string, unknown>): Promise<T> {
-  return tauri().core.invoke<T>(command, args);
+  const app = tauri();
+  return app ? app.core.invoke<T>(command, args) : browserInvoke<T>(command, args ?? {});
 }
 
 export function listen<T>(event: string, handler: (payload: T) => void): Promise<() => void> {
-  return tauri().event.listen<T>(event, (e) => handler(e.payload));
+  const app = tauri();
+  if (app) return app.event.listen<T>(event, (e) => handler(e.payload));
+  if (event === "engine-event") return Promise.resolve(followEvents(handler as (payload: unknown) => void));
+  return Promise.resolve(() => undefined);
 }
 
+// -- in a browser: the local API ----------------------------------------------------
+
+const TOKEN_KEY = "multica.control-token";
+
+/// The control token (`~/.multica/daemon.control`) the user pasted: it unlocks
+/// transcripts and live events. Kept for this tab only.
+export function controlToken(): string | null {
+  return sessionStorage.getItem(TOKEN_KEY);
+}
+
+export function setControlToken(token: string | null): void {
+  if (token && token.trim()) sessionStorage.setItem(TOKEN_KEY, token.trim());
+  else sessionStorage.removeItem(TOKEN_KEY);
+}
+
+export const READ_ONLY = "Read-only in a browser: do this in the Multica app or with the multica CLI.";
+const NEEDS_TOKEN =
+  "Paste the control token (the file ~/.multica/daemon.control on the daemon's machine) to read transcripts and follow live.";
+
+function authorization(): Record<string, string> {
+  const token = controlToken();
+  return token ? { Authorization: `Bearer ${token}` } : {};
+}
+
+async function api<T>(path: string): Promise<T> {
+  const response = await fetch(path, { headers: authorization() });
+  if (response.status === 401) throw new Error(NEEDS_TOKEN);
+  if (!response.ok) throw new Error((await response.text()).trim() || `${path}: HTTP ${response.status}`);
+  return (await response.json()) as T;
+}
+
+/// The app's commands a browser can have: reading only.
+export async function browserInvoke<T>(command: string, args: Record<string, unknown>): Promise<T> {
+  switch (command) {
+    case "app_status": {
+      const health = await api<Health>("/health");
+      const status: AppStatus = {
+        version: health.cli_version,
+        server_url: health.server_url,
+        profile: null,
+        host: { state: "running" },
+        health,
+        importable_token: false,
+        paused: health.paused,
+        workspace_names: [],
+      };
+      return status as T;
+    }
+    case "recent_tasks":
+      return api<T>("/tasks");
+    case "task_transcript": {
+      const after = typeof args.afterSeq === "number" ? `?after=${args.afterSeq}` : "";
+      return api<T>(`/tasks/${encodeURIComponent(String(args.taskId))}/transcript${after}`);
+    }
+    case "usage":
+      return api<T>(args.since ? `/usage?since=${encodeURIComponent(String(args.since))}` : "/usage");
+    case "copy_text":
+      await navigator.clipboard.writeText(String(args.text ?? ""));
+      return undefined as T;
+    default:
+      throw new Error(READ_ONLY);
+  }
+}
+
+/// Splits server-sent events out of what arrived so far: the `data` of each
+/// complete event, and the incomplete rest to keep for the next chunk.
+export function parseSse(buffer: string): { data: string[]; rest: string } {
+  const data: string[] = [];
+  const normalized = buffer.replace(/\r\n/g, "\n");
+  let start = 0;
+  for (let end = normalized.indexOf("\n\n"); end !== -1; end = normalized.indexOf("\n\n", start)) {
+    const lines = normalized
+      .slice(start, end)
+      .split("\n")
+      .filter((line) => line.startsWith("data:"))
+      .map((line) => line.slice(5).replace(/^ /, ""));
+    if (lines.length > 0) data.push(lines.join("\n"));
+    start = end + 2;
+  }
+  return { data, rest: normalized.slice(start) };
+}
+
+/// Follows `GET /events` (with the control token; EventSource cannot send one),
+/// reconnecting with back-off. Without a token there is nothing to follow.
+function followEvents(handler: (payload: unknown) => void): () => void {
+  let stopped = false;
+  const controller = new AbortController();
+  void (async () => {
+    let delay = 1000;
+    while (!stopped && controlToken()) {
+      try {
+        const response = await fetch("/events", { headers: authorization(), signal: controller.signal });
+        if (!response.ok || !response.body) throw new Error(`HTTP ${response.status}`);
+        delay = 1000;
+        // Whatever was missed while away: reload what is shown.
+        handler({ type: "lagged", missed: 0 });
+        const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+        let buffer = "";
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          const parsed = parseSse(buffer + value);
+          buffer = parsed.rest;
+          for (const data of parsed.data) {
+            try {
+              handler(JSON.parse(data));
+            } catch {
+              // Not JSON: not an event of ours.
+            }
+          }
+        }
+      } catch {
+        // Reconnect below.
+      }
+      if (stopped) return;
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      delay = Math.min(delay * 2, 30_000);
+    }
+  })();
+  return () => {
+    stopped = true;
+    controller.abort();
+  };
+}

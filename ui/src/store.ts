@@ -143,6 +143,12 @@ class Store {
       case "usage_updated":
         this.usageVersion++;
         break;
+      // The stream fell behind or (in a browser) reconnected: reload what is shown.
+      case "lagged":
+        void this.refreshTasks();
+        void this.refreshStatus();
+        this.usageVersion++;
+        break;
       case "workspace_registered":
       case "workspace_dropped":
       case "workspace_registration_failed":

@@ -3,7 +3,7 @@
 
 import { useEffect, useState } from "preact/hooks";
 import { formatRelative } from "../format";
-import { invoke, type AppStatus, type Health } from "../shell";
+import { inBrowser, invoke, type AppStatus, type Health } from "../shell";
 import { store, useStore } from "../store";
 import { attempt } from "./common";
 
@@ -30,9 +30,7 @@ export function RuntimesView() {
     <section id="runtimes-view">
       <div class="section-head">
         <h1>Runtimes</h1>
-        <div class="actions">
-          <PauseButton status={status} />
-        </div>
+        <div class="actions">{!inBrowser() && <PauseButton status={status} />}</div>
       </div>
       <EngineCard status={status} now={now} />
       {health && <Workspaces status={status} health={health} now={now} />}
@@ -168,7 +166,8 @@ function Agents(props: { health: Health }) {
           <li key={agent.provider} data-agent={agent.provider} data-found="no" class={agent.not_installed ? "missing" : "unusable"}>
             <b>{agent.display_name}</b> {agent.not_installed ? "not installed" : "cannot be used"}
             <div class="fix">
-              {agent.reason}. <a href="#/settings">Set its path in Settings → Agents</a>
+              {agent.reason}.{" "}
+              {!inBrowser() && <a href="#/settings">Set its path in Settings → Agents</a>}
             </div>
           </li>
         ))}

@@ -8,7 +8,7 @@ import { useEffect, useLayoutEffect, useMemo, useRef, useState } from "preact/ho
 import { formatCost, formatCount, formatTokens, shortId } from "../format";
 import { HeightIndex } from "../heights";
 import { Markdown } from "../markdown";
-import { invoke } from "../shell";
+import { inBrowser, invoke } from "../shell";
 import { useStore } from "../store";
 import { type Entry, type TranscriptBuffer, findMatches, label, preview } from "../transcript";
 import { attempt, flash } from "./common";
@@ -68,11 +68,12 @@ export function TaskView(props: { id: string }) {
       <div class="section-head">
         <h1>Task {shortId(id)}</h1>
         <div class="actions">
-          {task && !task.outcome && (
+          {task && !task.outcome && !inBrowser() && (
             <button id="stop-task" class="stop" onClick={() => stopTask(id)}>
               Stop
             </button>
           )}
+          {!inBrowser() && (
           <button
             id="open-folder"
             onClick={() => void attempt(() => invoke("open_task_folder", { taskId: id }))}
@@ -81,6 +82,7 @@ export function TaskView(props: { id: string }) {
           >
             Open folder
           </button>
+          )}
           <button
             id="copy-transcript"
             onClick={() =>

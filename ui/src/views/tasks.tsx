@@ -2,7 +2,7 @@
 
 import { useEffect } from "preact/hooks";
 import { formatCost, formatDuration, formatTokens, shortId } from "../format";
-import { invoke, type TaskSummary } from "../shell";
+import { inBrowser, invoke, type TaskSummary } from "../shell";
 import { store, useStore } from "../store";
 import { attempt } from "./common";
 
@@ -83,7 +83,7 @@ export function TasksView() {
                 <td class="number">{formatTokens(task.total_tokens)}</td>
                 <td class="number">{formatCost(task.cost_usd)}</td>
                 <td>
-                  {!task.outcome && (
+                  {!task.outcome && !inBrowser() && (
                     <button class="stop" onClick={() => stopTask(task.task_id)}>
                       Stop
                     </button>
