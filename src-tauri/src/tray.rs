@@ -101,6 +101,8 @@ fn on_menu(app: &AppHandle, id: &str) {
     match id {
         ids::OPEN => crate::show_window(app, None),
         ids::SETTINGS => crate::show_window(app, Some("settings")),
+        ids::TASKS => crate::show_window(app, Some("tasks")),
+        ids::USAGE => crate::show_window(app, Some("usage")),
         ids::LOGIN => crate::show_window(app, Some("login")),
         ids::PAUSE => core.host().set_paused(true),
         ids::RESUME => core.host().set_paused(false),

@@ -130,6 +130,8 @@ impl MenuEntry {
 pub mod ids {
     pub const OPEN: &str = "open";
     pub const SETTINGS: &str = "settings";
+    pub const TASKS: &str = "tasks";
+    pub const USAGE: &str = "usage";
     pub const PAUSE: &str = "pause";
     pub const RESUME: &str = "resume";
     pub const LOGIN: &str = "login";
@@ -213,6 +215,10 @@ pub fn menu(
     }
     entries.push(MenuEntry::Separator);
     entries.push(MenuEntry::action(ids::OPEN, "Open Multica"));
+    if logged_in {
+        entries.push(MenuEntry::action(ids::TASKS, "Tasks…"));
+        entries.push(MenuEntry::action(ids::USAGE, "Token usage…"));
+    }
     entries.push(MenuEntry::action(ids::SETTINGS, "Settings…"));
     if logged_in {
         entries.push(MenuEntry::action(ids::LOGOUT, "Log out"));
@@ -350,6 +356,7 @@ mod tests {
         assert!(ids.contains(&"task-open:task-0-0123456789".to_owned()));
         assert!(ids.contains(&"task-cancel:task-1-0123456789".to_owned()));
         assert!(ids.contains(&ids::PAUSE.to_owned()));
+        assert!(ids.contains(&ids::TASKS.to_owned()) && ids.contains(&ids::USAGE.to_owned()));
         assert!(ids.contains(&ids::QUIT_AFTER_TASKS.to_owned()));
         assert!(ids.contains(&ids::QUIT_STOPPING_TASKS.to_owned()));
         assert!(
@@ -371,6 +378,10 @@ mod tests {
         let ids = ids_of(&logged_out);
         assert!(ids.contains(&ids::LOGIN.to_owned()));
         assert!(!ids.contains(&ids::PAUSE.to_owned()));
+        assert!(
+            !ids.contains(&ids::USAGE.to_owned()),
+            "nothing to show before a login"
+        );
     }
 
     #[test]
