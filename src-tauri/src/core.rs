@@ -220,32 +220,24 @@ impl AppCore {
     }
 
     pub fn status(&self) -> AppStatus {
-        let importable_token =
-            CliConfig::load(&self.paths.config_file()).is_ok_and(|file| !file.token.is_empty());
+        // One read of config.json for both what it holds of the token and the names.
+        let file = CliConfig::load(&self.paths.config_file()).ok();
         AppStatus {
             version: VERSION,
             server_url: self.server_url().to_string(),
             profile: self.paths.profile.clone(),
             host: self.host.status(),
             health: self.host.engine().map(|engine| engine.health()),
-            importable_token,
+            importable_token: file.as_ref().is_some_and(|file| !file.token.is_empty()),
             paused: self.host.is_paused(),
-            workspace_names: self.watched_workspace_names(),
+            workspace_names: file.map(workspace_names).unwrap_or_default(),
         }
     }
 
     /// The watched workspaces with the names saved when they were switched on.
     pub fn watched_workspace_names(&self) -> Vec<WorkspaceName> {
         CliConfig::load(&self.paths.config_file())
-            .map(|file| {
-                file.watched_workspaces
-                    .into_iter()
-                    .map(|watched| WorkspaceName {
-                        id: watched.id,
-                        name: watched.name,
-                    })
-                    .collect()
-            })
+            .map(workspace_names)
             .unwrap_or_default()
     }
 
@@ -692,6 +684,16 @@ fn workspace_rows(
         }
     }
     rows
+}
+
+fn workspace_names(file: CliConfig) -> Vec<WorkspaceName> {
+    file.watched_workspaces
+        .into_iter()
+        .map(|watched| WorkspaceName {
+            id: watched.id,
+            name: watched.name,
+        })
+        .collect()
 }
 
 #[cfg(test)]

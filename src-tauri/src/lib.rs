@@ -23,13 +23,18 @@ use crate::host::StopMode;
 
 const MAIN_WINDOW: &str = "main";
 /// Given by the login item (autostart): start in the tray, no window.
-pub const HIDDEN_FLAG: &str = "--hidden";
+const HIDDEN_FLAG: &str = "--hidden";
+
+/// Started by the login item: in the tray, with no window.
+pub fn started_hidden() -> bool {
+    std::env::args().any(|arg| arg == HIDDEN_FLAG)
+}
 
 static LOGS: OnceLock<logs::Logs> = OnceLock::new();
 
 /// Runs the app until it quits.
 pub fn run() {
-    let hidden = std::env::args().any(|arg| arg == HIDDEN_FLAG);
+    let hidden = started_hidden();
     let app = tauri::Builder::default()
         // First: a second launch only focuses the first instance.
         .plugin(tauri_plugin_single_instance::init(|app, args, _cwd| {
@@ -242,12 +247,12 @@ pub(crate) fn open_logs_folder(app: &AppHandle) {
     }
 }
 
-/// The diagnostics text: versions, paths, agents, state, recent problems.
 /// Where the log files are, once logging started.
 pub(crate) fn logs_dir() -> Option<std::path::PathBuf> {
     LOGS.get().map(|logs| logs.dir.clone())
 }
 
+/// The diagnostics text: versions, paths, agents, state, recent problems.
 pub(crate) fn diagnostics(app: &AppHandle) -> String {
     let core = app.state::<Arc<AppCore>>();
     let recent = LOGS

@@ -17,8 +17,7 @@ fn main() {
 #[cfg(target_os = "linux")]
 #[allow(unsafe_code)]
 fn keep_opengl_out_of_the_tray() {
-    let hidden = std::env::args().any(|arg| arg == multica_app::HIDDEN_FLAG);
-    if hidden && std::env::var_os("GDK_GL").is_none() {
+    if multica_app::started_hidden() && std::env::var_os("GDK_GL").is_none() {
         // SAFETY: the first thing `main` does: no other thread exists yet that could
         // read the environment while it changes.
         unsafe { std::env::set_var("GDK_GL", "disable") };

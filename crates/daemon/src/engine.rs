@@ -261,13 +261,12 @@ impl Shared {
         }
     }
 
-    /// When the server last confirmed a runtime, if it did in this process.
-    pub(crate) fn runtime_last_seen(&self, id: &str) -> Option<SystemTime> {
+    /// When the server last confirmed each runtime it confirmed in this process.
+    pub(crate) fn runtimes_last_seen(&self) -> BTreeMap<String, SystemTime> {
         self.runtime_seen
             .lock()
             .unwrap_or_else(|poison| poison.into_inner())
-            .get(id)
-            .copied()
+            .clone()
     }
 
     pub(crate) fn discovery(&self) -> Arc<Discovery> {

@@ -338,6 +338,7 @@ fn unix_ms(time: SystemTime) -> u64 {
 }
 
 pub(crate) fn health_report(shared: &Shared) -> HealthReport {
+    let seen = shared.runtimes_last_seen();
     let workspaces = shared
         .registry()
         .workspaces
@@ -351,7 +352,7 @@ pub(crate) fn health_report(shared: &Shared) -> HealthReport {
                 .map(|runtime| HealthRuntime {
                     id: runtime.id.clone(),
                     provider: runtime.provider.to_string(),
-                    last_seen_unix_ms: shared.runtime_last_seen(&runtime.id).map(unix_ms),
+                    last_seen_unix_ms: seen.get(&runtime.id).copied().map(unix_ms),
                 })
                 .collect(),
         })
