@@ -187,12 +187,12 @@ fn task_transcript(
 fn usage(
     core: Core<'_>,
     since: Option<String>,
-) -> Result<Option<multica_daemon::usage::UsageReport>, CoreError> {
+) -> Result<Option<multica_daemon::usage_book::UsageReport>, CoreError> {
     let since = since
         .as_deref()
-        .map(multica_daemon::usage::parse_since)
+        .map(multica_daemon::usage_book::parse_since)
         .transpose()
-        .map_err(CoreError::Invalid)?;
+        .map_err(|error| CoreError::Invalid(error.to_string()))?;
     Ok(core.host().engine().map(|engine| engine.usage(since)))
 }
 

@@ -345,7 +345,8 @@ impl AppCore {
             ProcessEnvironment.var("MULTICA_APP_URL").as_deref(),
             &configured,
         );
-        let url = multica_login::login_url(&app_url, &callback).map_err(CoreError::Invalid)?;
+        let url = multica_login::login_url(&app_url, &callback)
+            .map_err(|error| CoreError::Invalid(error.to_string()))?;
         let cancel = CancellationToken::new();
         *lock(&self.browser_login) = Some((callback.sink(), cancel.clone()));
         let session = match open(url.as_str()) {

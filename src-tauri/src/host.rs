@@ -337,7 +337,7 @@ async fn run_once(
                                 let next = if refused {
                                     HostStatus::NeedsLogin {
                                         reason: Some(
-                                            multica_daemon::supervision::TOKEN_REFUSED.to_owned(),
+                                            multica_daemon::health::TOKEN_REFUSED.to_owned(),
                                         ),
                                     }
                                 } else {

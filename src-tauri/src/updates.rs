@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use multica_daemon::self_update::SelfUpdateError;
 use serde::Serialize;
 use tauri::{AppHandle, Emitter, Manager};
 use tauri_plugin_updater::{Update, UpdaterExt};
@@ -182,10 +183,11 @@ impl multica_daemon::self_update::SelfUpdater for AppUpdater {
     fn update(
         &self,
         target_version: String,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, String>> + Send>> {
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, SelfUpdateError>> + Send>>
+    {
         let app = self.app.clone();
         Box::pin(async move {
-            match download_verified(&app).await? {
+            match download_verified(&app).await.map_err(SelfUpdateError)? {
                 Some((update, bytes)) => {
                     let version = update.version.clone();
                     let installer = app.clone();
@@ -198,9 +200,9 @@ impl multica_daemon::self_update::SelfUpdater for AppUpdater {
                         "Multica {version} (asked for {target_version}) is downloaded and verified; it installs once no task runs"
                     ))
                 }
-                None => Err(format!(
+                None => Err(SelfUpdateError(format!(
                     "no update to {target_version} is published for this app, or one is already being installed"
-                )),
+                ))),
             }
         })
     }

@@ -9,7 +9,8 @@ use anyhow::{Context, Result};
 use chrono::NaiveDate;
 use clap::{Args, ValueEnum};
 use multica_daemon::DaemonConfig;
-use multica_daemon::usage::{self, TaskTotals, TaskUsage};
+use multica_daemon::usage_book as usage;
+use multica_usage::task_runs::{TaskTotals, TaskUsage, read_task_ledger};
 use multica_usage::{PriceTable, ScanResult, Scanner, Totals};
 use serde_json::json;
 
@@ -71,8 +72,8 @@ pub(crate) async fn run(args: UsageArgs, globals: &GlobalOptions) -> Result<()> 
 /// `--by task`: the daemon's ledger of its runs.
 fn show_tasks(config: &DaemonConfig, since: Option<NaiveDate>, format: OutputFormat) -> Result<()> {
     let path = usage::task_ledger_path(&config.config_file);
-    let ledger = usage::read_task_ledger(&path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
+    let ledger =
+        read_task_ledger(&path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut runs: Vec<TaskUsage> = ledger
         .records
         .into_iter()

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use multica_agents::{Provider, VersionCheck, check_min_version};
 
-use crate::config::AgentSetting;
+use crate::agent_config::AgentSetting;
 
 /// How long one `--version` may take. Node-based CLIs need a second or two cold.
 pub const VERSION_TIMEOUT: Duration = Duration::from_secs(20);

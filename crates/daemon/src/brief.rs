@@ -3,7 +3,35 @@
 
 use std::fmt::Write;
 
-use crate::execenv::TaskContext;
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepoInfo {
+    pub url: String,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkillFileSpec {
+    pub path: String,
+    pub content: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkillSpec {
+    pub name: String,
+    pub content: String,
+    pub files: Vec<SkillFileSpec>,
+}
+
+/// What the agent is told about its task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskContext {
+    pub issue_id: String,
+    pub trigger_comment_id: Option<String>,
+    pub agent_name: String,
+    pub agent_instructions: String,
+    pub skills: Vec<SkillSpec>,
+    pub repos: Vec<RepoInfo>,
+}
 
 /// The task prompt. Short on purpose: the detail lives in the brief, which the
 /// agent CLI loads by itself and which survives session resumes.
@@ -192,7 +220,6 @@ beats a numbered diary of the session.
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::execenv::{RepoInfo, SkillSpec};
 
     fn context() -> TaskContext {
         TaskContext {

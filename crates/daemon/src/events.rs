@@ -1,8 +1,11 @@
 //! What the engine tells its hosts (tray, UI, local API) as it works. Hosts
-//! subscribe to a broadcast bus; none of them polls the engine.
+//! subscribe to a broadcast bus; none of them polls the engine. A leaf: the
+//! payloads are defined here or in the crates below the engine.
 
 use multica_api::wire::TaskMessage;
-use serde::Serialize;
+use multica_usage::Totals;
+use multica_usage::task_runs::TaskUsage;
+use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -57,15 +60,15 @@ pub enum EngineEvent {
     },
     /// A run's tokens, as its agent reported them (also kept in the local ledger).
     TaskUsage {
-        usage: crate::usage::TaskUsage,
+        usage: TaskUsage,
     },
     /// A scan of the machine's agent logs changed the figures.
     UsageUpdated {
-        summary: crate::usage::UsageSummary,
+        summary: UsageSummary,
     },
-    /// The engine's health changed (see [`crate::supervision::EngineState`]).
+    /// The engine's health changed.
     StateChanged {
-        state: crate::supervision::EngineState,
+        state: EngineState,
     },
     /// Taking new tasks was paused or resumed ([`crate::EngineHandle::set_paused`]).
     PausedChanged {
@@ -87,4 +90,42 @@ pub enum TaskOutcome {
     },
     /// The server cancelled the task; only the transcript was reported.
     Cancelled,
+}
+
+/// What the engine is up to, as one word and a reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", content = "reason", rename_all = "snake_case")]
+pub enum EngineState {
+    Starting,
+    /// Registered and in touch with the server.
+    Online,
+    /// Working, but something needs attention.
+    Degraded(String),
+    /// Not in touch with the server.
+    Offline(String),
+}
+
+impl EngineState {
+    pub fn word(&self) -> &'static str {
+        match self {
+            EngineState::Starting => "starting",
+            EngineState::Online => "online",
+            EngineState::Degraded(_) => "degraded",
+            EngineState::Offline(_) => "offline",
+        }
+    }
+
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            EngineState::Degraded(reason) | EngineState::Offline(reason) => Some(reason),
+            _ => None,
+        }
+    }
+}
+
+/// The short form the event bus carries after each scan that changed something.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UsageSummary {
+    pub today: Totals,
+    pub last_30_days: Totals,
 }

@@ -11,39 +11,10 @@ use std::path::{Component, Path, PathBuf};
 use multica_agents::{Protocol, Provider};
 
 use crate::brief::render_brief;
+pub use crate::brief::{RepoInfo, SkillFileSpec, SkillSpec, TaskContext};
 
 /// Longest id or name accepted as one path component.
 const MAX_COMPONENT_LEN: usize = 128;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RepoInfo {
-    pub url: String,
-    pub description: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SkillFileSpec {
-    pub path: String,
-    pub content: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SkillSpec {
-    pub name: String,
-    pub content: String,
-    pub files: Vec<SkillFileSpec>,
-}
-
-/// What the agent is told about its task.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TaskContext {
-    pub issue_id: String,
-    pub trigger_comment_id: Option<String>,
-    pub agent_name: String,
-    pub agent_instructions: String,
-    pub skills: Vec<SkillSpec>,
-    pub repos: Vec<RepoInfo>,
-}
 
 /// A prepared task directory.
 #[derive(Debug, Clone, PartialEq, Eq)]

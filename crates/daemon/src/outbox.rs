@@ -25,10 +25,11 @@ use multica_api::{ApiError, DaemonClient};
 use serde::{Deserialize, Serialize};
 use tracing::{debug, info, warn};
 
-/// First retry after this long by default; doubled per failed attempt up to
-/// [`MAX_BACKOFF`].
+use crate::backoff::Backoff;
+
+/// First retry after this long by default; doubled per failed attempt (see
+/// [`Backoff`]).
 pub const DEFAULT_FIRST_RETRY: Duration = Duration::from_secs(2);
-const MAX_BACKOFF: Duration = Duration::from_secs(5 * 60);
 /// Markers of running tasks live in this subdirectory.
 const RUNNING_DIR: &str = "running";
 /// What a task left running by a dead daemon is failed with.
@@ -448,46 +449,6 @@ fn classify(error: &ApiError) -> Delivery {
     }
 }
 
-/// Jittered exponential back-off: 2 s, 4 s, 8 s… up to 5 minutes, each ±25 %.
-#[derive(Debug, Clone)]
-pub struct Backoff {
-    first: Duration,
-    next: Duration,
-}
-
-impl Backoff {
-    pub fn new() -> Self {
-        Self::starting_at(DEFAULT_FIRST_RETRY)
-    }
-
-    pub fn starting_at(first: Duration) -> Self {
-        Self { first, next: first }
-    }
-
-    pub fn next_delay(&mut self) -> Duration {
-        let base = self.next;
-        self.next = (self.next * 2).min(MAX_BACKOFF);
-        jitter(base)
-    }
-
-    pub fn reset(&mut self) {
-        self.next = self.first;
-    }
-}
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-/// `base` ± 25 %, from a cheap per-call random source.
-fn jitter(base: Duration) -> Duration {
-    let random = uuid::Uuid::new_v4().as_u128();
-    let fraction = (random % 1000) as f64 / 1000.0; // 0.0 ..< 1.0
-    base.mul_f64(0.75 + fraction * 0.5)
-}
-
 fn entry_files(dir: &Path) -> Vec<PathBuf> {
     let Ok(entries) = fs::read_dir(dir) else {
         return Vec::new();
@@ -637,12 +598,13 @@ mod tests {
     }
 
     #[test]
-    fn backoff_doubles_with_jitter_and_is_capped() {
-        let mut backoff = Backoff::new();
+    fn the_outbox_backs_off_from_its_first_retry_up_to_five_minutes() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut backoff = Outbox::open(dir.path().join("outbox"), DEFAULT_FIRST_RETRY).backoff();
         let first = backoff.next_delay();
         assert!(first >= Duration::from_millis(1500) && first <= Duration::from_millis(2500));
         for _ in 0..20 {
-            assert!(backoff.next_delay() <= MAX_BACKOFF.mul_f64(1.25));
+            assert!(backoff.next_delay() <= Duration::from_secs(5 * 60));
         }
         backoff.reset();
         assert!(backoff.next_delay() <= Duration::from_millis(2500));

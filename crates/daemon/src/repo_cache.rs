@@ -101,6 +101,13 @@ pub struct Checkout {
     pub stale_because: Option<String>,
 }
 
+/// A request to bring a workspace's cached repositories up to date.
+#[derive(Debug)]
+pub struct RepoRefresh {
+    pub workspace_id: String,
+    pub urls: Vec<String>,
+}
+
 #[derive(Debug)]
 pub struct RepoCache {
     root: PathBuf,

@@ -5,6 +5,12 @@
 use std::future::Future;
 use std::pin::Pin;
 
+/// Why the host could not update; the text goes to the server as the update's
+/// error, so the user sees it in the web app.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct SelfUpdateError(pub String);
+
 /// The host's updater, as the engine calls it.
 pub trait SelfUpdater: Send + Sync + std::fmt::Debug {
     /// Gets the update to `target_version` (or the newest the host's channel offers),
@@ -13,5 +19,5 @@ pub trait SelfUpdater: Send + Sync + std::fmt::Debug {
     fn update(
         &self,
         target_version: String,
-    ) -> Pin<Box<dyn Future<Output = Result<String, String>> + Send + 'static>>;
+    ) -> Pin<Box<dyn Future<Output = Result<String, SelfUpdateError>> + Send + 'static>>;
 }

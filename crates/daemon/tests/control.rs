@@ -74,7 +74,13 @@ impl multica_daemon::self_update::SelfUpdater for RecordingUpdater {
     fn update(
         &self,
         target_version: String,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, String>> + Send>> {
+    ) -> std::pin::Pin<
+        Box<
+            dyn std::future::Future<
+                    Output = Result<String, multica_daemon::self_update::SelfUpdateError>,
+                > + Send,
+        >,
+    > {
         Box::pin(async move { Ok(format!("downloaded {target_version}; installs when idle")) })
     }
 }

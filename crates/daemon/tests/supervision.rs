@@ -7,8 +7,8 @@ mod support;
 use std::time::Duration;
 
 use multica_api::ServerUrl;
+use multica_daemon::EngineState;
 use multica_daemon::events::EngineEvent;
-use multica_daemon::supervision::EngineState;
 use multica_dev_server::FaultSpec;
 use support::{Harness, Script, WAIT};
 use tokio::sync::broadcast::Receiver;

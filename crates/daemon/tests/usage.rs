@@ -13,8 +13,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Local, NaiveDate};
 use multica_api::wire::TaskStatus;
-use multica_daemon::usage::{CostSource, read_task_ledger, task_ledger_path};
+use multica_daemon::usage_book::task_ledger_path;
 use multica_usage::LogRoot;
+use multica_usage::task_runs::{CostSource, read_task_ledger};
 use support::{Harness, Script, WAIT};
 
 const CLAUDE_TIMESTAMP: &str = "2026-11-29T10:00:00.000Z";

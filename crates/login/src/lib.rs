@@ -32,12 +32,27 @@ pub fn app_url(server: &ServerUrl, explicit: Option<&str>, configured: &str) -> 
     server.as_str().to_owned()
 }
 
+/// Why the login page's address could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum LoginUrlError {
+    #[error("the web app address {app_url:?} is not a URL ({source})")]
+    AppUrl {
+        app_url: String,
+        source: url::ParseError,
+    },
+    #[error(transparent)]
+    Callback(#[from] CallbackError),
+}
+
 /// `<app>/login?cli_callback=…&cli_state=…`: the page that signs the user in and
 /// sends the browser back to `callback`.
-pub fn login_url(app_url: &str, callback: &LoginCallback) -> Result<url::Url, String> {
-    let mut url = url::Url::parse(&format!("{app_url}/login"))
-        .map_err(|error| format!("the web app address {app_url:?} is not a URL ({error})"))?;
-    let back = callback.callback_url().map_err(|error| error.to_string())?;
+pub fn login_url(app_url: &str, callback: &LoginCallback) -> Result<url::Url, LoginUrlError> {
+    let mut url =
+        url::Url::parse(&format!("{app_url}/login")).map_err(|source| LoginUrlError::AppUrl {
+            app_url: app_url.to_owned(),
+            source,
+        })?;
+    let back = callback.callback_url()?;
     url.query_pairs_mut()
         .append_pair("cli_callback", &back)
         .append_pair("cli_state", callback.state());

@@ -110,6 +110,7 @@ mod record;
 mod report;
 mod scanner;
 mod strings;
+pub mod task_runs;
 mod walk;
 mod zone;
 

@@ -197,7 +197,7 @@ impl Harness {
             agent_rediscovery_interval: None,
             report_retry: Duration::from_millis(200),
             codex_home: None,
-            usage: multica_daemon::usage::UsageSettings::default(),
+            usage: multica_daemon::config::UsageSettings::default(),
             ui_dir: None,
         };
         Self {

@@ -6,6 +6,11 @@ use std::time::Duration;
 
 use multica_api::{ServerUrl, ServerUrlError};
 
+mod gc_env;
+mod usage_settings;
+
+pub use usage_settings::{DEFAULT_SCAN_INTERVAL, PRICES_FILE, UsageSettings};
+
 use crate::cli_config::{CliConfig, CliConfigError, config_path};
 use crate::discovery::DiscoveryInputs;
 use crate::gc::GcSettings;
@@ -71,7 +76,7 @@ pub struct DaemonConfig {
     /// own home is seeded from it.
     pub codex_home: Option<PathBuf>,
     /// The machine-wide usage scan (log folders, interval, price overrides).
-    pub usage: crate::usage::UsageSettings,
+    pub usage: UsageSettings,
     /// The window's built files (`ui/dist`), served read-only at `/ui/` on the local
     /// API for a browser on a headless machine: `MULTICA_UI_DIR`, else a `ui`
     /// folder beside the `multica` binary.
@@ -321,7 +326,7 @@ impl DaemonConfig {
             },
         };
 
-        let gc = crate::gc::settings_from_env(|name| env.var(name))?;
+        let gc = gc_env::gc_settings(|name| env.var(name))?;
         let codex_home = env
             .var("CODEX_HOME")
             .map(PathBuf::from)
@@ -340,7 +345,7 @@ impl DaemonConfig {
             ),
         };
 
-        let usage = crate::usage::UsageSettings::from_env(env, &config_file)?;
+        let usage = UsageSettings::from_env(env, &config_file)?;
         let ui_dir = env
             .var("MULTICA_UI_DIR")
             .map(PathBuf::from)

@@ -1,0 +1,225 @@
+//! One task, from claim to report. [`run`] reads top to bottom: book the task,
+//! start it on the server, prepare its directory, run the agent while streaming
+//! the transcript, settle the result. Each step is a file of this module:
+//! `prepare`, `watch` (with `transcript`), `settle`.
+
+mod error;
+mod prepare;
+mod settle;
+mod transcript;
+mod watch;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use multica_api::ApiError;
+use multica_api::wire::{AgentTask, TaskStatus};
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, debug, info, info_span, warn};
+
+pub(crate) use error::TaskError;
+
+use crate::agent_set::AgentSet;
+use crate::backoff::{Backoff, retry};
+use crate::bus::EventBus;
+use crate::config::DaemonConfig;
+use crate::events::{EngineEvent, TaskOutcome};
+use crate::execenv::short_id;
+use crate::gc::TaskDirLocks;
+use crate::grants::{ControlToken, TaskGrants};
+use crate::outbox::Outbox;
+use crate::registry::RuntimeBinding;
+use crate::server::Server;
+use crate::task_book::{ActiveTask, TaskBook};
+use crate::transcript::Redactor;
+use crate::usage_book::UsageBook;
+
+/// Starting a task is tried this often (transport errors, 5xx, 408, 429, an
+/// unreadable answer), from 1 s apart.
+const START_ATTEMPTS: u32 = 6;
+const START_FIRST_RETRY: Duration = Duration::from_secs(1);
+
+/// The parts of the engine a task works with.
+#[derive(Debug, Clone)]
+pub(crate) struct TaskKit {
+    pub(crate) config: Arc<DaemonConfig>,
+    pub(crate) server: Arc<Server>,
+    pub(crate) agents: Arc<AgentSet>,
+    pub(crate) tasks: Arc<TaskBook>,
+    pub(crate) bus: Arc<EventBus>,
+    pub(crate) outbox: Arc<Outbox>,
+    pub(crate) grants: Arc<TaskGrants>,
+    pub(crate) task_dirs: Arc<TaskDirLocks>,
+    pub(crate) usage: Arc<UsageBook>,
+    /// The `multica` binary agents call; its directory goes first on their PATH.
+    pub(crate) multica_cli: PathBuf,
+    /// The user's control token, redacted from transcripts like every secret.
+    pub(crate) control: Option<Arc<ControlToken>>,
+}
+
+/// Why the agent was stopped early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StopReason {
+    /// The server moved the task to a terminal status (cancelled) or forgot it.
+    ServerCancelled,
+    /// The daemon is shutting down and the grace period ran out.
+    DaemonStopping,
+    /// Someone on this machine stopped it (the app's tray or window).
+    CancelledHere,
+}
+
+/// What can stop a task before its agent ends.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Stops<'a> {
+    /// The daemon is stopping.
+    pub(crate) daemon: &'a CancellationToken,
+    /// Cancelled on this machine (`EngineHandle::cancel_task`).
+    pub(crate) here: &'a CancellationToken,
+}
+
+/// Runs a claimed task to its end and reports it; never fails (a failure is the
+/// task's outcome, reported to the server and the hosts).
+pub(crate) async fn run(
+    kit: &TaskKit,
+    task: AgentTask,
+    runtime: RuntimeBinding,
+    stop: CancellationToken,
+) {
+    let span = info_span!("task", task = %short_id(&task.id));
+    async {
+        // Seed servers leave the workspace empty when their issue lookup failed.
+        let workspace_id = Some(task.workspace_id.clone())
+            .filter(|id| !id.is_empty())
+            .unwrap_or_else(|| runtime.workspace_id.clone());
+        let agent_name = task
+            .agent
+            .as_ref()
+            .map_or_else(|| "agent".to_owned(), |agent| agent.name.clone());
+        info!(issue = %task.issue_id, agent = %agent_name, provider = %runtime.provider, "task claimed");
+        let stop_here = kit.tasks.start(ActiveTask {
+            task_id: task.id.clone(),
+            issue_id: task.issue_id.clone(),
+            workspace_id: workspace_id.clone(),
+            provider: runtime.provider.to_string(),
+            started_at_unix: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |elapsed| elapsed.as_secs()),
+        });
+        kit.bus.emit(EngineEvent::TaskClaimed {
+            task_id: task.id.clone(),
+            issue_id: task.issue_id.clone(),
+            workspace_id: workspace_id.clone(),
+            runtime_id: runtime.id.clone(),
+            provider: runtime.provider.to_string(),
+        });
+        // Marked before anything can go wrong: if this process dies, the next one
+        // reports the task failed instead of leaving it running forever.
+        kit.outbox.mark_running(&task.id);
+        let stops = Stops { daemon: &stop, here: &stop_here };
+        let outcome = match execute(kit, &task, &runtime, &workspace_id, &agent_name, stops).await {
+            Ok(outcome) => outcome,
+            Err(error) => settle::fail(kit, &task.id, error.to_string()).await,
+        };
+        // Its end is delivered or waiting in the outbox: no orphan if we die now.
+        kit.outbox.clear_running(&task.id);
+        kit.tasks.finish(&task.id);
+        info!(outcome = ?outcome, "task finished");
+        kit.bus.emit(EngineEvent::TaskFinished { task_id: task.id.clone(), outcome });
+    }
+    .instrument(span)
+    .await;
+}
+
+/// The task after its booking: an error of any step before the agent ends fails
+/// the task with the step's reason.
+async fn execute(
+    kit: &TaskKit,
+    task: &AgentTask,
+    runtime: &RuntimeBinding,
+    workspace_id: &str,
+    agent_name: &str,
+    stops: Stops<'_>,
+) -> Result<TaskOutcome, TaskError> {
+    let provider = &runtime.provider;
+    let agent = kit
+        .agents
+        .agent_for(provider)
+        .ok_or_else(|| TaskError::NoAgent(provider.to_string()))?;
+    start_on_server(kit, &task.id).await?;
+    settle::progress(
+        kit,
+        &task.id,
+        &format!("Launching {}", provider.display_name()),
+        1,
+        2,
+    )
+    .await;
+
+    // Held until the task is settled: the directory, and the agent's API key.
+    let prepared =
+        prepare::prepare(kit, task, runtime, workspace_id, agent_name, stops.daemon).await?;
+    kit.bus.emit(EngineEvent::TaskWorkDir {
+        task_id: task.id.clone(),
+        work_dir: prepared.environment.work_dir.clone(),
+    });
+    let agent_cancel = CancellationToken::new();
+    let spec = prepared.run_spec(kit, task, &agent);
+    let run = multica_agents::backend(provider)
+        .spawn(spec, agent_cancel.clone())
+        .map_err(|source| TaskError::Spawn {
+            provider: provider.to_string(),
+            source,
+        })?;
+    // Every secret the agent could echo stays out of the transcript and the result.
+    let redactor = Redactor::new([
+        kit.server.token.expose(),
+        prepared.local_api_grant.token().expose(),
+        kit.control
+            .as_ref()
+            .map_or("", |control| control.secret().expose()),
+        task.task_token().unwrap_or_default(),
+    ]);
+    let (outcome, stopped) =
+        watch::watch_agent(kit, &task.id, run, agent_cancel, stops, redactor.clone()).await;
+
+    settle::keep_usage(kit, task, runtime, workspace_id, &outcome, stopped);
+    let names = settle::Names {
+        device: &kit.config.device_name,
+        provider,
+        agent_timeout: kit.config.agent_timeout,
+    };
+    let verdict = settle::verdict(stopped, &outcome, names, &redactor);
+    let work_dir = &prepared.environment.work_dir;
+    Ok(settle::report(
+        kit,
+        task,
+        runtime,
+        verdict,
+        stopped,
+        &outcome.usage,
+        work_dir,
+    )
+    .await)
+}
+
+/// Moves the task to running on the server. An unreadable answer (or a retry
+/// after a lost one) may hide a start that worked: the task's status tells.
+async fn start_on_server(kit: &TaskKit, task_id: &str) -> Result<(), TaskError> {
+    let client = &kit.server.client;
+    let worth_retrying = |error: &ApiError| error.is_retryable() || error.is_malformed();
+    let backoff = Backoff::starting_at(START_FIRST_RETRY);
+    let Err(error) = retry(START_ATTEMPTS, backoff, worth_retrying, || {
+        client.start_task(task_id)
+    })
+    .await
+    else {
+        return Ok(());
+    };
+    if matches!(client.task_status(task_id).await, Ok(TaskStatus::Running)) {
+        debug!(%error, "the start answer was unclear, but the task runs");
+        return Ok(());
+    }
+    warn!(%error, "starting the task failed");
+    Err(TaskError::Start(error))
+}
