@@ -1,7 +1,16 @@
 // @vitest-environment happy-dom
+import MarkdownIt from "markdown-it";
 import { render } from "preact";
 import { afterEach, describe, expect, it } from "vitest";
-import { Markdown, markdownToText, parseMarkdown, safeHref, type MdElement, type MdNode } from "./markdown";
+import {
+  Markdown,
+  markdownToText,
+  parseMarkdown,
+  safeHref,
+  tokensToTree,
+  type MdElement,
+  type MdNode,
+} from "./markdown";
 
 // -- helpers --------------------------------------------------------------------
 
@@ -43,10 +52,24 @@ const ALLOWED_ELEMENTS = new Set([
 ]);
 const ALLOWED_ATTRIBUTES = new Set(["class", "href", "data-href", "target", "rel", "data-language", "start"]);
 
+/// Elements nested in each other, at the deepest point of the tree.
+function depthOf(nodes: MdNode[]): number {
+  let deepest = 0;
+  const stack = nodes.map((node) => ({ node, depth: 1 }));
+  while (stack.length > 0) {
+    const { node, depth } = stack.pop()!;
+    if (node.kind === "text") continue;
+    deepest = Math.max(deepest, depth);
+    for (const child of node.children) stack.push({ node: child, depth: depth + 1 });
+  }
+  return deepest;
+}
+
 /// What must hold for any rendered content, whatever the source.
 function expectSafe(container: HTMLElement): void {
   const forbidden = "script, img, iframe, frame, svg, math, style, link, meta, object, embed, form, input, base";
   expect(container.querySelector(forbidden)).toBeNull();
+  expect(container.querySelector("a a"), "a link in a link").toBeNull();
   for (const node of Array.from(container.querySelectorAll("*"))) {
     expect(ALLOWED_ELEMENTS.has(node.tagName.toLowerCase()), node.tagName).toBe(true);
     for (const attr of Array.from(node.attributes)) {
@@ -271,11 +294,25 @@ describe("inlines", () => {
     ]);
   });
 
+  it("does not nest a link in a link through an image's description", () => {
+    expect(inline("[![[in](https://a.example)](https://b.example/x.png)](https://c.example)")).toEqual([
+      el("a", [t("in (https://b.example/x.png)")], { href: "https://c.example/" }),
+    ]);
+  });
+
+  it("reads reference links, judged like inline ones", () => {
+    expect(parseMarkdown("[docs][1] and [x][2]\n\n[1]: https://example.com/docs\n[2]: javascript:alert(1)")).toEqual([
+      el("p", [el("a", [t("docs")], { href: "https://example.com/docs" }), t(" and x (javascript:alert(1))")]),
+    ]);
+  });
+
   it("reads autolinks and email autolinks", () => {
     expect(inline("<https://example.com/x?y=1>")).toEqual([
       el("a", [t("https://example.com/x?y=1")], { href: "https://example.com/x?y=1" }),
     ]);
     expect(inline("<me@example.com>")).toEqual([el("a", [t("me@example.com")], { href: "mailto:me@example.com" })]);
+    // One it will not follow reads as written.
+    expect(inline("<ftp://example.com/x>")).toEqual([t("<ftp://example.com/x>")]);
   });
 
   it("links bare URLs, leaving out trailing punctuation", () => {
@@ -297,6 +334,16 @@ describe("inlines", () => {
     ]);
   });
 
+  it("links only http and https bare URLs, leaving closing delimiters out", () => {
+    expect(inline("~~https://example.com/old~~ and _https://example.com/x_")).toEqual([
+      el("del", [el("a", [t("https://example.com/old")], { href: "https://example.com/old" })]),
+      t(" and "),
+      el("em", [el("a", [t("https://example.com/x")], { href: "https://example.com/x" })]),
+    ]);
+    const unlinked = "www.example.com, me@example.com, ftp://example.com and mailto:me@example.com";
+    expect(inline(unlinked)).toEqual([t(unlinked)]);
+  });
+
   it("reads hard line breaks", () => {
     expect(inline("one  \ntwo\\\nthree \nfour")).toEqual([
       t("one"),
@@ -316,6 +363,47 @@ describe("inlines", () => {
 
   it("shows raw HTML as text", () => {
     expect(inline("<b>bold</b> <!-- c --> <br>")).toEqual([t("<b>bold</b> <!-- c --> <br>")]);
+  });
+});
+
+describe("tokensToTree", () => {
+  const { Token } = MarkdownIt;
+
+  it("shows tokens it does not map as their text, never as HTML", () => {
+    // A parser that does read raw HTML: its html_block and html_inline tokens.
+    const html = new MarkdownIt({ html: true });
+    const tokens = html.parse("<div onclick=alert(1)>\n<b>x</b>\n</div>\n\na <img src=x onerror=alert(1)> b", {});
+    expect(tokens.map((token) => token.type)).toContain("html_block");
+    expect(tokensToTree(tokens)).toEqual([
+      el("p", [t("<div onclick=alert(1)>\n<b>x</b>\n</div>")]),
+      el("p", [t("a <img src=x onerror=alert(1)> b")]),
+    ]);
+  });
+
+  it("keeps the content of tokens it does not know, without their element", () => {
+    const tokens = new MarkdownIt().parse("a *b* c", {});
+    for (const token of tokens[1].children!) {
+      if (token.type === "em_open") token.type = "mark_open";
+      if (token.type === "em_close") token.type = "mark_close";
+    }
+    const math = new Token("math_block", "math", 0);
+    math.block = true;
+    math.content = "x^2\n";
+    const emoji = new Token("emoji", "", 0);
+    emoji.content = ":)";
+    tokens[1].children!.push(emoji);
+    expect(tokensToTree([...tokens, math])).toEqual([el("p", [t("a b c:)")]), el("p", [t("x^2")])]);
+  });
+
+  it("closes what a token stream leaves open and ignores stray closes", () => {
+    const tokens = new MarkdownIt().parse("> a **b**", {});
+    const open = tokens.filter((token) => token.nesting !== -1);
+    const inline = open.find((token) => token.type === "inline")!;
+    inline.children = inline.children!.filter((token) => token.type !== "strong_close");
+    const strayClose = new Token("blockquote_close", "blockquote", -1);
+    expect(tokensToTree([strayClose, ...open, strayClose])).toEqual([
+      el("blockquote", [el("p", [t("a "), el("strong", [t("b")])])]),
+    ]);
   });
 });
 
@@ -458,7 +546,8 @@ describe("XSS corpus", () => {
     ["[x](java\nscript:alert(1))", "script:alert(1))"],
     ["[x](jav&#x61;script:alert(1))", "x (javascript:alert(1))"],
     ["[x](&#106;avascript:alert(1))", "x (javascript:alert(1))"],
-    ["[x](javascript&colon;alert(1))", "x (javascript&colon;alert(1))"],
+    // Entities in a destination are decoded, `&colon;` like any other HTML5 name.
+    ["[x](javascript&colon;alert(1))", "x (javascript:alert(1))"],
     ["[x](java&#10;script:alert(1))", "script:alert(1))"],
     ["[x](\\javascript:alert(1))", "x (\\javascript:alert(1))"],
     ["[x](javascript://example.com/%0Aalert(1))", "x (javascript://example.com/%0Aalert(1))"],
@@ -483,6 +572,11 @@ describe("XSS corpus", () => {
     ["&lt;script&gt;alert(1)&lt;/script&gt;", "<script>alert(1)</script>"],
     ["**<img src=x onerror=alert(1)>**", "<img src=x onerror=alert(1)>"],
     ["https://example.com/\"><script>alert(1)</script>", "<script>alert(1)</script>"],
+    ["[x][1]\n\n[1]: javascript:alert(1)", "x (javascript:alert(1))"],
+    ["![x][1]\n\n[1]: https://evil.example/track.png", "x (https://evil.example/track.png)"],
+    ["[![x](https://evil.example/t.png)](javascript:alert(1))", "x (https://evil.example/t.png) (javascript:alert(1))"],
+    ["[![[in](https://a.example)](https://b.example/t.png)](https://c.example)", "in (https://b.example/t.png)"],
+    ["<ftp://evil.example/x>", "<ftp://evil.example/x>"],
   ];
 
   it.each(corpus)("renders %j inertly", (source, visible) => {
@@ -622,6 +716,39 @@ describe("pathological input", () => {
     expect(text).toContain("item299");
     expect(() => renderInto(source)).not.toThrow();
     expect(() => parseMarkdown(`${"- ".repeat(N / 2)}x`)).not.toThrow();
+  });
+
+  it("never nests the tree deeper than 16, whatever is nested", () => {
+    const table = ["| **a** | [b](https://example.com) |", "|---|---|", "| `c` | ~~*d*~~ |"];
+    const nestedLists = Array.from({ length: 40 }, (_, i) => {
+      const indent = "  ".repeat(i + 1);
+      return `${"  ".repeat(i)}- level ${i}\n\n${table.map((row) => indent + row).join("\n")}`;
+    });
+    for (const [source, innermost] of [
+      [`${"> - ".repeat(5_000)}**x** [*y*](https://example.com) \`z\``, "x y z"],
+      [`${"- > ".repeat(5_000)}${"*a ".repeat(100)}end${" a*".repeat(100)}`, "end"],
+      [nestedLists.join("\n\n"), "level 39"],
+      // The cell's emphasis would be the 17th level: it keeps its delimiters instead.
+      [table.map((row) => "> ".repeat(11) + row).join("\n"), "a\tb\nc\t*d*"],
+      [`${"[![".repeat(200)}end${"](https://example.com/x.png)](https://example.com)".repeat(200)}`, "end"],
+      [`${"**a ".repeat(200)}[link ${"*b ".repeat(100)}end${" b*".repeat(100)}](https://example.com)${" a**".repeat(200)}`, "end"],
+    ]) {
+      const nodes = parseMarkdown(source);
+      expect(depthOf(nodes), source.slice(0, 16)).toBeLessThanOrEqual(16);
+      expect(markdownToText(nodes)).toContain(innermost);
+      expectSafe(renderInto(source));
+    }
+  });
+
+  it("keeps every line of a container nested past the cap", () => {
+    const deep = ">".repeat(30);
+    const text = roundTrip(`${deep} a\nlazy\n${deep}\n${deep} b\n\nafter`);
+    // The lazy line goes on with the paragraph before it, as it would at any depth.
+    expect(text).toMatch(/>+ a\nlazy\n>+\n>+ b\n\nafter$/);
+    const list = `${Array.from({ length: 20 }, (_, i) => `${"  ".repeat(i)}- item${i}`).join("\n")}\n\n- sibling`;
+    const listText = roundTrip(list);
+    for (let i = 0; i < 20; i++) expect(listText).toContain(`item${i}`);
+    expect(listText.endsWith("sibling")).toBe(true);
   });
 
   it("handles a 2 MB single line", () => {
