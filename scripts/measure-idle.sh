@@ -20,7 +20,7 @@ app_bin=$target_dir/release-app/multica-app
 if [ "${MULTICA_MEASURE_INSIDE:-}" != 1 ]; then
   if [ "${SKIP_BUILD:-0}" != 1 ]; then
     scripts/build-ui.sh >/dev/null
-    cargo build --quiet --locked --release -p multica-cli
+    cargo build --quiet --locked --release -p multica-cli -p multica-dev-server
     cargo build --quiet --locked --profile release-app -p multica-app
   fi
   ln -sf "$bin/multica" "$(dirname "$app_bin")/multica"
@@ -39,7 +39,7 @@ trap cleanup EXIT
 
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 server_port=$(port)
-"$bin/multica" dev-server --demo --port "$server_port" > "$work/dev-server.log" 2>&1 &
+"$bin/multica-dev-server" --demo --port "$server_port" > "$work/dev-server.log" 2>&1 &
 pids+=($!)
 token=""
 for _ in $(seq 1 100); do

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Sets up and runs the headless demo: the built-in dev server with a demo workspace,
-# a scripted model API, and `multica daemon start --foreground` with the real Claude
-# Code CLI. Everything listens on 127.0.0.1 and lives under .tools/demo; your own
-# ~/.multica is not touched. Ctrl-C stops it all.
+# Sets up and runs the headless demo: the in-memory dev server (the multica-dev-server
+# binary) with a demo workspace, a scripted model API, and `multica daemon start
+# --foreground` with the real Claude Code CLI. Everything listens on 127.0.0.1 and
+# lives under .tools/demo; your own ~/.multica is not touched. Ctrl-C stops it all.
 #
 # Ports (override with the environment): DEV_SERVER_PORT (18090), MODEL_API_PORT
 # (18091), DAEMON_HEALTH_PORT (18092).
@@ -25,7 +25,7 @@ health_port="${DAEMON_HEALTH_PORT:-18092}"
 
 scripts/install-system-packages.sh
 scripts/install-agent-clis.sh
-cargo build --locked -p multica-cli -p fake-model-api
+cargo build --locked -p multica-cli -p multica-dev-server -p fake-model-api
 if $app; then
   scripts/build-ui.sh
   cargo build --locked -p multica-app
@@ -53,7 +53,7 @@ setsid "$target/fake-model-api" --port "$model_port" --scenario tool-then-answer
   --text 'The multica CLI answered; the demo works.' > "$demo/model-api.log" 2>&1 &
 helpers+=($!)
 
-setsid "$target/multica" dev-server --demo --port "$dev_port" > "$demo/dev-server.log" 2>&1 &
+setsid "$target/multica-dev-server" --demo --port "$dev_port" > "$demo/dev-server.log" 2>&1 &
 helpers+=($!)
 
 token=""

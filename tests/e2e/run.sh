@@ -21,7 +21,7 @@ if [ "${MULTICA_E2E_INSIDE:-}" != 1 ]; then
   fi
   "$tools/e2e-venv/bin/pip" install --quiet --disable-pip-version-check -r tests/e2e/requirements.txt
   scripts/build-ui.sh
-  cargo build --quiet --locked -p multica-app -p multica-cli -p fake-model-api
+  cargo build --quiet --locked -p multica-app -p multica-cli -p multica-dev-server -p fake-model-api
   mkdir -p "$root/target/e2e"
   # A private keychain and bus, then a virtual display inside them.
   MULTICA_E2E_INSIDE=1 exec scripts/with-test-keychain.sh \

@@ -68,7 +68,7 @@ def world():
     port = free_port()
     processes.append(
         subprocess.Popen(
-            [str(BIN / "multica"), "dev-server", "--port", str(port)],
+            [str(BIN / "multica-dev-server"), "--port", str(port)],
             stdout=subprocess.DEVNULL,
             stderr=open(ARTIFACTS / "dev-server.log", "w"),
         )

@@ -113,8 +113,6 @@ enum Command {
         /// The shell to complete for.
         shell: clap_complete::Shell,
     },
-    /// Run an in-memory Multica server for tests and demos (loopback only).
-    DevServer(multica_dev_server::cli::DevServerArgs),
     /// Print the version.
     Version,
 }
@@ -191,10 +189,6 @@ async fn run(command: Command, globals: &GlobalOptions) -> anyhow::Result<ExitCo
             let mut buffer = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "multica", &mut buffer);
             output::raw(&buffer)?;
-        }
-        Command::DevServer(args) => {
-            output::init_console_logging();
-            multica_dev_server::cli::run(args).await?;
         }
         Command::Version => output::line(&format!("multica {VERSION}")),
     }
