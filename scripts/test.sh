@@ -23,6 +23,9 @@ scripts/build-ui.sh
 step "the window's unit tests (Vitest)"
 npm --prefix ui test --silent
 
+step "the code's shape (no module cycle, no file over 700 lines before its tests)"
+scripts/check-layout.sh
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

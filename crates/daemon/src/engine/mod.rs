@@ -8,6 +8,7 @@
 mod handle;
 mod status;
 
+use std::future::Future;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -364,14 +365,10 @@ fn spawn_loops(
     registrar: Registrar,
 ) {
     let config = &parts.config;
-    let start = |name: &'static str,
-                 make: Box<dyn Fn(CancellationToken) -> LoopFuture + Send + Sync>| {
-        loops.spawn(supervise(
-            name,
-            Arc::clone(&parts.server),
-            stop.clone(),
-            make,
-        ));
+    let start = Starter {
+        loops,
+        server: &parts.server,
+        stop,
     };
     let heartbeat = Heartbeat {
         interval: config.heartbeat_interval,
@@ -381,35 +378,23 @@ fn spawn_loops(
         agents: Arc::clone(&parts.agents),
         updater: Arc::clone(&parts.updater),
     };
-    start(
-        "heartbeat",
-        Box::new(move |stop| Box::pin(heartbeat.clone().run(stop))),
-    );
+    start.run("heartbeat", move |stop| heartbeat.clone().run(stop));
     let socket = DaemonSocket {
         heartbeat_interval: config.heartbeat_interval,
         server: Arc::clone(&parts.server),
         registry: Arc::clone(&parts.registry),
         tasks: Arc::clone(&parts.tasks),
     };
-    start(
-        "daemon socket",
-        Box::new(move |stop| Box::pin(socket.clone().run(stop))),
-    );
+    start.run("daemon socket", move |stop| socket.clone().run(stop));
     let outbox = OutboxSender {
         server: Arc::clone(&parts.server),
         outbox: Arc::clone(&parts.outbox),
     };
-    start(
-        "outbox",
-        Box::new(move |stop| Box::pin(outbox.clone().run(stop))),
-    );
+    start.run("outbox", move |stop| outbox.clone().run(stop));
     let renewal = TokenRenewal {
         server: Arc::clone(&parts.server),
     };
-    start(
-        "token renewal",
-        Box::new(move |stop| Box::pin(renewal.clone().run(stop))),
-    );
+    start.run("token renewal", move |stop| renewal.clone().run(stop));
     let health = HealthWatch {
         heartbeat_interval: config.heartbeat_interval,
         server: Arc::clone(&parts.server),
@@ -417,10 +402,7 @@ fn spawn_loops(
         outbox: Arc::clone(&parts.outbox),
         bus: Arc::clone(&parts.bus),
     };
-    start(
-        "health",
-        Box::new(move |stop| Box::pin(health.clone().run(stop))),
-    );
+    start.run("health", move |stop| health.clone().run(stop));
     let gc = GarbageCollector {
         config: Arc::clone(config),
         server: Arc::clone(&parts.server),
@@ -428,20 +410,14 @@ fn spawn_loops(
         task_dirs: Arc::clone(&parts.task_dirs),
         repo_cache: Arc::clone(&parts.repo_cache),
     };
-    start("gc", Box::new(move |stop| Box::pin(gc.clone().run(stop))));
+    start.run("gc", move |stop| gc.clone().run(stop));
     let refresher = RepoRefresher {
         repo_cache: Arc::clone(&parts.repo_cache),
         requests: Arc::new(tokio::sync::Mutex::new(repo_refreshes)),
     };
-    start(
-        "repo refresh",
-        Box::new(move |stop| Box::pin(refresher.clone().run(stop))),
-    );
+    start.run("repo refresh", move |stop| refresher.clone().run(stop));
     let watch = WorkspaceWatch { registrar };
-    start(
-        "workspace watch",
-        Box::new(move |stop| Box::pin(watch.clone().run(stop))),
-    );
+    start.run("workspace watch", move |stop| watch.clone().run(stop));
     if config.usage.scan_interval.is_some() {
         let scan = UsageScan {
             config: Arc::clone(config),
@@ -450,10 +426,7 @@ fn spawn_loops(
             usage: Arc::clone(&parts.usage),
             bus: Arc::clone(&parts.bus),
         };
-        start(
-            "usage scan",
-            Box::new(move |stop| Box::pin(scan.clone().run(stop))),
-        );
+        start.run("usage scan", move |stop| scan.clone().run(stop));
     }
     if let Some(interval) = config.agent_rediscovery_interval {
         let rediscovery = AgentRediscovery {
@@ -463,14 +436,31 @@ fn spawn_loops(
             registry: Arc::clone(&parts.registry),
             bus: Arc::clone(&parts.bus),
         };
-        start(
-            "agent rediscovery",
-            Box::new(move |stop| Box::pin(rediscovery.clone().run(stop))),
-        );
+        start.run("agent rediscovery", move |stop| rediscovery.clone().run(stop));
     }
 }
 
-type LoopFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'static>>;
+/// Starts loops on the tracker, each under [`supervise`].
+struct Starter<'a> {
+    loops: &'a TaskTracker,
+    server: &'a Arc<Server>,
+    stop: &'a CancellationToken,
+}
+
+impl Starter<'_> {
+    fn run<F, Fut>(&self, name: &'static str, make_loop: F)
+    where
+        F: Fn(CancellationToken) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.loops.spawn(supervise(
+            name,
+            Arc::clone(self.server),
+            self.stop.clone(),
+            make_loop,
+        ));
+    }
+}
 
 fn api_state(parts: &Arc<Parts>, shutdown: CancellationToken, stop: CancellationToken) -> ApiState {
     let reporter = Arc::clone(parts);
