@@ -144,14 +144,14 @@ fn save_settings(app: AppHandle, core: Core<'_>, settings: AppSettings) -> Resul
     if let Err(error) = applied {
         tracing::warn!(%error, "cannot change start at login");
     }
-    crate::set_log_level(settings.log_level.as_deref().unwrap_or("info"));
+    crate::logs::set_level(settings.log_level.as_deref().unwrap_or("info"));
     Ok(())
 }
 
 #[tauri::command]
 fn set_paused(app: AppHandle, core: Core<'_>, paused: bool) {
     core.host().set_paused(paused);
-    crate::refresh_tray(&app);
+    crate::tray::redraw(&app);
 }
 
 #[tauri::command]
@@ -226,7 +226,7 @@ fn open_task_folder(app: AppHandle, core: Core<'_>, task_id: String) -> Result<(
 /// The newest lines of the app's log that match the window's filter.
 #[tauri::command]
 fn log_lines(query: crate::logs::LogQuery) -> Result<Vec<crate::logs::LogLine>, CoreError> {
-    let Some(dir) = crate::logs_dir() else {
+    let Some(dir) = crate::logs::dir() else {
         return Ok(Vec::new());
     };
     crate::logs::tail(&dir, &query)
@@ -262,17 +262,17 @@ fn copy_text(app: AppHandle, text: String) -> Result<(), CoreError> {
 
 #[tauri::command]
 fn diagnostics(app: AppHandle) -> String {
-    crate::diagnostics(&app)
+    crate::diagnostics::text(&app)
 }
 
 #[tauri::command]
 fn copy_diagnostics(app: AppHandle) {
-    crate::copy_diagnostics(&app);
+    crate::diagnostics::copy(&app);
 }
 
 #[tauri::command]
 fn open_logs_folder(app: AppHandle) {
-    crate::open_logs_folder(&app);
+    crate::diagnostics::open_logs_folder(&app);
 }
 
 #[tauri::command]
@@ -287,5 +287,5 @@ fn quit(app: AppHandle, stop_tasks: bool) {
     } else {
         StopMode::WaitForTasks
     };
-    crate::quit(&app, mode);
+    crate::shutdown::quit(&app, mode);
 }
