@@ -4,14 +4,14 @@
 //! live by the engine), the app's settings, and the hosted engine.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use multica_api::{Secret, ServerUrl, UserClient};
 use multica_daemon::cli_config::{CliConfig, profile_dir};
 use multica_daemon::config::DEFAULT_SERVER_URL;
 use multica_daemon::{
-    ConfigOverrides, DaemonConfig, Environment, HealthReport, ProcessEnvironment,
+    ConfigError, ConfigOverrides, DaemonConfig, Environment, HealthReport, ProcessEnvironment,
 };
 use multica_login::{CallbackSink, LoginCallback};
 use multica_token_store::{TokenAccount, TokenStore};
@@ -19,7 +19,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::host::{ConfigSource, EngineHost, HostStatus, StopMode};
+use crate::host::{ConfigSource, EngineHost, HostStatus, StopMode, lock};
 use crate::settings::AppSettings;
 use crate::tray_model::WorkspaceName;
 
@@ -170,10 +170,6 @@ impl std::fmt::Debug for AppCore {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poison| poison.into_inner())
-}
-
 impl AppCore {
     /// `runtime` is where the engine runs (the app's async runtime).
     pub fn new(
@@ -259,7 +255,7 @@ impl AppCore {
         Arc::new(move || core.daemon_config())
     }
 
-    fn daemon_config(&self) -> Result<DaemonConfig, String> {
+    fn daemon_config(&self) -> Result<DaemonConfig, ConfigError> {
         let settings = self.settings();
         let overrides = ConfigOverrides {
             server_url: Some(self.server_url().to_string()),
@@ -273,8 +269,7 @@ impl AppCore {
             &ProcessEnvironment,
             self.paths.multica_cli.clone(),
             VERSION,
-        )
-        .map_err(|error| error.to_string())?;
+        )?;
         if let Some(days) = settings.keep_task_dirs_days {
             config.gc.issue_ttl = Duration::from_secs(days.saturating_mul(24 * 3600));
         }

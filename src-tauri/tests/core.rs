@@ -297,14 +297,14 @@ async fn a_refused_token_at_start_shows_needs_login_and_a_failure_is_retried() {
     // An engine that cannot start is retried, with the reason shown.
     let seed = world.server.seed_demo();
     let source: multica_app::host::ConfigSource =
-        Arc::new(|| Err("the config is broken".to_owned()));
+        Arc::new(|| Err(multica_daemon::ConfigError::NoHome));
     world
         .core
         .host()
         .start(source, Secret::new(seed.user.token.clone()));
     let retrying = wait_for_status(&world.core, |s| matches!(s, HostStatus::Retrying { .. })).await;
     assert!(
-        matches!(&retrying, HostStatus::Retrying { reason, retry_in_secs } if reason == "the config is broken" && *retry_in_secs >= 2),
+        matches!(&retrying, HostStatus::Retrying { reason, retry_in_secs } if *reason == multica_daemon::ConfigError::NoHome.to_string() && *retry_in_secs >= 2),
         "{retrying:?}"
     );
     world.core.host().stop(StopMode::StopTasks, WAIT).await;
