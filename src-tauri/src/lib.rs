@@ -7,6 +7,7 @@
 mod commands;
 pub mod core;
 mod diagnostics;
+pub mod error;
 pub mod host;
 mod logs;
 pub mod settings;
