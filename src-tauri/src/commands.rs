@@ -131,18 +131,9 @@ fn save_agents(core: Core<'_>, agents: Vec<AgentOverride>) -> Result<(), AppErro
 /// log level; the engine's own settings once no task runs.
 #[tauri::command]
 fn save_settings(app: AppHandle, core: Core<'_>, settings: AppSettings) -> Result<(), AppError> {
-    use tauri_plugin_autostart::ManagerExt;
     core.save_settings(settings.clone())?;
-    let autostart = app.autolaunch();
-    let applied = if settings.start_at_login {
-        autostart.enable()
-    } else {
-        autostart.disable()
-    };
-    if let Err(error) = applied {
-        tracing::warn!(%error, "cannot change start at login");
-    }
-    crate::logs::set_level(settings.log_level.as_deref().unwrap_or("info"));
+    crate::login_item::set(&app, settings.start_at_login);
+    crate::logs::set_level(settings.log_level_or_default());
     Ok(())
 }
 
@@ -221,17 +212,12 @@ fn log_lines(query: crate::logs::LogQuery) -> Result<Vec<crate::logs::LogLine>, 
     })
 }
 
-/// Opens a link from a transcript in the system browser. Agent output is untrusted:
-/// only web and mail links open, never files, apps or the webview itself.
+/// Opens a link from a transcript in the system browser, if the link policy
+/// ([`crate::links`]) lets it: agent output is untrusted.
 #[tauri::command]
 fn open_link(app: AppHandle, url: String) -> Result<(), AppError> {
     use tauri_plugin_opener::OpenerExt;
-    let parsed = url::Url::parse(&url).map_err(AppError::NotALink)?;
-    if !matches!(parsed.scheme(), "http" | "https" | "mailto") {
-        return Err(AppError::LinkNotAllowed {
-            scheme: parsed.scheme().to_owned(),
-        });
-    }
+    let parsed = crate::links::openable_link(&url)?;
     app.opener()
         .open_url(parsed.as_str(), None::<&str>)
         .map_err(|error| AppError::OpenFailed {

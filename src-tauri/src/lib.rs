@@ -9,6 +9,8 @@ pub mod core;
 mod diagnostics;
 pub mod error;
 pub mod host;
+mod links;
+mod login_item;
 mod logs;
 pub mod settings;
 mod shutdown;
@@ -25,13 +27,7 @@ use tracing::{error, info, warn};
 
 use crate::core::{AppCore, Paths};
 
-/// Given by the login item (autostart): start in the tray, no window.
-const HIDDEN_FLAG: &str = "--hidden";
-
-/// Started by the login item: in the tray, with no window.
-pub fn started_hidden() -> bool {
-    std::env::args().any(|arg| arg == HIDDEN_FLAG)
-}
+pub use crate::login_item::started_hidden;
 
 /// Runs the app until it quits.
 pub fn run() {
@@ -47,10 +43,7 @@ pub fn run() {
             }
         }))
         .plugin(tauri_plugin_deep_link::init())
-        .plugin(tauri_plugin_autostart::init(
-            tauri_plugin_autostart::MacosLauncher::LaunchAgent,
-            Some(vec![HIDDEN_FLAG]),
-        ))
+        .plugin(login_item::plugin())
         .plugin(tauri_plugin_notification::init())
         .plugin(tauri_plugin_opener::init())
         .plugin(tauri_plugin_clipboard_manager::init())
@@ -92,7 +85,7 @@ fn setup(app: &AppHandle, hidden: bool) -> Result<(), Box<dyn std::error::Error>
         .path()
         .app_log_dir()
         .unwrap_or_else(|_| paths.profile_dir.join("logs"));
-    logs::start(&log_dir, settings.log_level.as_deref().unwrap_or("info"));
+    logs::start(&log_dir, settings.log_level_or_default());
     info!(version = core::VERSION, "Multica desktop starting");
     let store: Box<dyn multica_token_store::TokenStore> =
         Box::new(multica_token_store::KeychainStore::new());
