@@ -19,7 +19,8 @@ use serde::ser::SerializeStruct;
 use crate::settings::SettingsError;
 
 /// What kind of failure an [`AppError`] is. A closed set: the window may branch on
-/// any of these names.
+/// any of these names, and its `ErrorCode` type (`ui/src/errors.ts`) lists the same
+/// ones; a test keeps the two in step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
@@ -552,6 +553,22 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), ErrorCode::ALL.len(), "codes are distinct");
+    }
+
+    /// The window branches on these names: its type lists exactly the same set.
+    #[test]
+    fn the_window_knows_every_code() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../ui/src/errors.ts");
+        let source = std::fs::read_to_string(&path).expect("ui/src/errors.ts");
+        let start = source
+            .find("export type ErrorCode =")
+            .expect("the ErrorCode type");
+        let end = start + source[start..].find(';').expect("the type's end");
+        let mut listed: Vec<&str> = source[start..end].split('"').skip(1).step_by(2).collect();
+        listed.sort_unstable();
+        let mut ours: Vec<&str> = ErrorCode::ALL.iter().map(|code| code.as_str()).collect();
+        ours.sort_unstable();
+        assert_eq!(listed, ours);
     }
 
     #[test]
