@@ -1,6 +1,8 @@
 // What a failed IPC command sends: `{code, message}` (src-tauri/src/error.rs). The
 // code is one of a closed set the views may act on; the message is for people.
 
+import { readableError } from "./format";
+
 /// The core's error kinds. The same set as `ErrorCode` in src-tauri/src/error.rs (a
 /// Rust test reads this type to keep the two in step).
 export type ErrorCode =
@@ -70,4 +72,34 @@ export function errorCode(error: unknown): ErrorCode | null {
   if (error instanceof IpcError) return error.code;
   const converted = fromRejection(error);
   return converted instanceof IpcError ? converted.code : null;
+}
+
+/// Whether a failure of this kind is fixed by logging in (again).
+export function needsLogin(code: ErrorCode | null): boolean {
+  return code === "not_logged_in" || code === "token_refused";
+}
+
+/// What the login form shows for a failed login, and which field to point at;
+/// null when there is nothing to show (the user cancelled).
+export function loginProblem(error: unknown): { text: string; field: "server" | "token" | null } | null {
+  const text = readableError(error);
+  switch (errorCode(error)) {
+    case "cancelled":
+      return null;
+    case "token_refused":
+    case "browser_login_unavailable":
+      return { text, field: "token" };
+    case "server_unreachable":
+    case "server_refused":
+      return { text, field: "server" };
+    default:
+      return { text, field: null };
+  }
+}
+
+/// What a settings form shows when saving failed: a value to fix, or a save that
+/// did not happen (a file that cannot be written, a broken config).
+export function settingsProblem(error: unknown): string {
+  const text = readableError(error);
+  return errorCode(error) === "invalid_input" ? `Check the values: ${text}` : `Not saved: ${text}`;
 }
