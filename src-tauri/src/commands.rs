@@ -243,13 +243,13 @@ fn diagnostics(app: AppHandle) -> String {
 }
 
 #[tauri::command]
-fn copy_diagnostics(app: AppHandle) {
-    crate::diagnostics::copy(&app);
+fn copy_diagnostics(app: AppHandle) -> Result<(), AppError> {
+    crate::diagnostics::copy(&app)
 }
 
 #[tauri::command]
-fn open_logs_folder(app: AppHandle) {
-    crate::diagnostics::open_logs_folder(&app);
+fn open_logs_folder(app: AppHandle) -> Result<(), AppError> {
+    crate::diagnostics::open_logs_folder(&app)
 }
 
 #[tauri::command]

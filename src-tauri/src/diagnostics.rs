@@ -5,9 +5,9 @@
 use std::sync::Arc;
 
 use tauri::{AppHandle, Manager};
-use tracing::warn;
 
 use crate::core::AppCore;
+use crate::error::AppError;
 use crate::logs;
 
 /// The diagnostics text: versions, paths, agents, state, recent problems.
@@ -18,18 +18,23 @@ pub(crate) fn text(app: &AppHandle) -> String {
     core.diagnostics(running.map(|logs| logs.dir.as_path()), &recent)
 }
 
-pub(crate) fn copy(app: &AppHandle) {
+/// Puts the diagnostics text on the clipboard.
+pub(crate) fn copy(app: &AppHandle) -> Result<(), AppError> {
     use tauri_plugin_clipboard_manager::ClipboardExt;
-    if let Err(error) = app.clipboard().write_text(text(app)) {
-        warn!(%error, "cannot copy the diagnostics");
-    }
+    app.clipboard()
+        .write_text(text(app))
+        .map_err(|error| AppError::Clipboard {
+            reason: error.to_string(),
+        })
 }
 
-pub(crate) fn open_logs_folder(app: &AppHandle) {
+pub(crate) fn open_logs_folder(app: &AppHandle) -> Result<(), AppError> {
     use tauri_plugin_opener::OpenerExt;
-    if let Some(dir) = logs::dir()
-        && let Err(error) = app.opener().open_path(dir.to_string_lossy(), None::<&str>)
-    {
-        warn!(%error, "cannot open the logs folder");
-    }
+    let dir = logs::dir().ok_or(AppError::NoLogFolder)?;
+    app.opener()
+        .open_path(dir.to_string_lossy(), None::<&str>)
+        .map_err(|error| AppError::OpenFailed {
+            target: dir.display().to_string(),
+            reason: error.to_string(),
+        })
 }

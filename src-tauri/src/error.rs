@@ -191,6 +191,8 @@ pub enum AppError {
     NoTokenToImport(PathBuf),
 
     // The desktop.
+    #[error("there is no log folder: logging could not start (see the console)")]
+    NoLogFolder,
     #[error("cannot open {target}: {reason}")]
     OpenFailed { target: String, reason: String },
     #[error("cannot copy: {reason}")]
@@ -216,7 +218,8 @@ impl AppError {
             | AppError::TaskNotFound(_)
             | AppError::NoTaskFolder
             | AppError::TaskFolderGone(_)
-            | AppError::NoTokenToImport(_) => ErrorCode::NotFound,
+            | AppError::NoTokenToImport(_)
+            | AppError::NoLogFolder => ErrorCode::NotFound,
             AppError::ConfigFile(error) => match error {
                 CliConfigError::Read { .. } | CliConfigError::Write { .. } => ErrorCode::Io,
                 CliConfigError::Parse { .. } => ErrorCode::InvalidConfig,
@@ -517,6 +520,10 @@ mod tests {
             (
                 AppError::NoTokenToImport("/c.json".into()),
                 json!({"code": "not_found", "message": "no token in /c.json"}),
+            ),
+            (
+                AppError::NoLogFolder,
+                json!({"code": "not_found", "message": "there is no log folder: logging could not start (see the console)"}),
             ),
             (
                 AppError::OpenFailed {

@@ -114,8 +114,16 @@ fn on_menu(app: &AppHandle, id: &str) {
             });
         }
         ids::CHECK_UPDATES => crate::updates::check_now(app, true),
-        ids::OPEN_LOGS => crate::diagnostics::open_logs_folder(app),
-        ids::COPY_DIAGNOSTICS => crate::diagnostics::copy(app),
+        ids::OPEN_LOGS => {
+            if let Err(error) = crate::diagnostics::open_logs_folder(app) {
+                warn!(%error, "cannot open the logs folder");
+            }
+        }
+        ids::COPY_DIAGNOSTICS => {
+            if let Err(error) = crate::diagnostics::copy(app) {
+                warn!(%error, "cannot copy the diagnostics");
+            }
+        }
         ids::QUIT | ids::QUIT_AFTER_TASKS => crate::shutdown::quit(app, StopMode::WaitForTasks),
         ids::QUIT_STOPPING_TASKS => crate::shutdown::quit(app, StopMode::StopTasks),
         other => {

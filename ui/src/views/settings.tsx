@@ -126,10 +126,10 @@ function SettingsForm(props: { initial: AppSettings }) {
         </p>
       </form>
       <p class="tools">
-        <button type="button" onClick={() => void invoke("copy_diagnostics").then(() => flash("Diagnostics copied"))}>
+        <button type="button" onClick={() => void attempt(() => invoke("copy_diagnostics").then(() => flash("Diagnostics copied")))}>
           Copy diagnostics
         </button>{" "}
-        <button type="button" onClick={() => void invoke("open_logs_folder")}>
+        <button type="button" onClick={() => void attempt(() => invoke("open_logs_folder"))}>
           Open logs folder
         </button>{" "}
         <button type="button" onClick={() => void invoke("check_for_updates")}>
