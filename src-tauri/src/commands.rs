@@ -1,5 +1,6 @@
 //! IPC commands for the window: thin wrappers over `core` and the engine handle.
-//! No command returns a token: the window never sees one.
+//! No command returns a token: the window never sees one. Every failure is an
+//! [`AppError`], which the window receives as `{code, message}`.
 
 // Tauri hands commands their arguments (state, handles, strings) by value.
 #![allow(clippy::needless_pass_by_value)]
@@ -9,7 +10,8 @@ use std::sync::Arc;
 use multica_api::Secret;
 use tauri::{AppHandle, State};
 
-use crate::core::{AgentOverride, AppCore, AppStatus, CoreError, WorkspaceRow};
+use crate::core::{AgentOverride, AppCore, AppStatus, WorkspaceRow};
+use crate::error::AppError;
 use crate::host::StopMode;
 use crate::settings::AppSettings;
 
@@ -57,7 +59,7 @@ async fn login_with_token(
     core: Core<'_>,
     server_url: String,
     token: String,
-) -> Result<String, CoreError> {
+) -> Result<String, AppError> {
     core.login_with_token(&server_url, Secret::new(token)).await
 }
 
@@ -67,14 +69,10 @@ async fn login_in_browser(
     app: AppHandle,
     core: Core<'_>,
     server_url: String,
-) -> Result<String, CoreError> {
+) -> Result<String, AppError> {
     use tauri_plugin_opener::OpenerExt;
-    core.login_in_browser(&server_url, |url| {
-        app.opener()
-            .open_url(url, None::<&str>)
-            .map_err(|error| error.to_string())
-    })
-    .await
+    core.login_in_browser(&server_url, |url| app.opener().open_url(url, None::<&str>))
+        .await
 }
 
 #[tauri::command]
@@ -83,12 +81,12 @@ fn cancel_browser_login(core: Core<'_>) {
 }
 
 #[tauri::command]
-async fn import_config_token(core: Core<'_>) -> Result<String, CoreError> {
+async fn import_config_token(core: Core<'_>) -> Result<String, AppError> {
     core.import_config_token().await
 }
 
 #[tauri::command]
-async fn logout(core: Core<'_>, stop_tasks: bool) -> Result<(), CoreError> {
+async fn logout(core: Core<'_>, stop_tasks: bool) -> Result<(), AppError> {
     let mode = if stop_tasks {
         StopMode::StopTasks
     } else {
@@ -98,7 +96,7 @@ async fn logout(core: Core<'_>, stop_tasks: bool) -> Result<(), CoreError> {
 }
 
 #[tauri::command]
-async fn list_workspaces(core: Core<'_>) -> Result<Vec<WorkspaceRow>, CoreError> {
+async fn list_workspaces(core: Core<'_>) -> Result<Vec<WorkspaceRow>, AppError> {
     core.workspaces().await
 }
 
@@ -108,7 +106,7 @@ fn set_workspace_watched(
     id: String,
     name: String,
     watched: bool,
-) -> Result<(), CoreError> {
+) -> Result<(), AppError> {
     core.set_watched(&id, &name, watched)
 }
 
@@ -118,40 +116,31 @@ fn get_settings(core: Core<'_>) -> AppSettings {
 }
 
 #[tauri::command]
-fn get_agents(core: Core<'_>) -> Result<Vec<AgentOverride>, CoreError> {
+fn get_agents(core: Core<'_>) -> Result<Vec<AgentOverride>, AppError> {
     core.agent_overrides()
 }
 
 /// Agent paths, models, limits and switches: used from the engine's next start,
 /// once no task runs.
 #[tauri::command]
-fn save_agents(core: Core<'_>, agents: Vec<AgentOverride>) -> Result<(), CoreError> {
+fn save_agents(core: Core<'_>, agents: Vec<AgentOverride>) -> Result<(), AppError> {
     core.save_agent_overrides(&agents)
 }
 
 /// Saves the settings and applies what can be applied now: start at login, the
 /// log level; the engine's own settings once no task runs.
 #[tauri::command]
-fn save_settings(app: AppHandle, core: Core<'_>, settings: AppSettings) -> Result<(), CoreError> {
-    use tauri_plugin_autostart::ManagerExt;
+fn save_settings(app: AppHandle, core: Core<'_>, settings: AppSettings) -> Result<(), AppError> {
     core.save_settings(settings.clone())?;
-    let autostart = app.autolaunch();
-    let applied = if settings.start_at_login {
-        autostart.enable()
-    } else {
-        autostart.disable()
-    };
-    if let Err(error) = applied {
-        tracing::warn!(%error, "cannot change start at login");
-    }
-    crate::set_log_level(settings.log_level.as_deref().unwrap_or("info"));
+    crate::login_item::set(&app, settings.start_at_login);
+    crate::logs::set_level(settings.log_level_or_default());
     Ok(())
 }
 
 #[tauri::command]
 fn set_paused(app: AppHandle, core: Core<'_>, paused: bool) {
     core.host().set_paused(paused);
-    crate::refresh_tray(&app);
+    crate::tray::redraw(&app);
 }
 
 #[tauri::command]
@@ -187,92 +176,80 @@ fn task_transcript(
 fn usage(
     core: Core<'_>,
     since: Option<String>,
-) -> Result<Option<multica_daemon::usage_book::UsageReport>, CoreError> {
+) -> Result<Option<multica_daemon::usage_book::UsageReport>, AppError> {
     let since = since
         .as_deref()
         .map(multica_daemon::usage_book::parse_since)
         .transpose()
-        .map_err(|error| CoreError::Invalid(error.to_string()))?;
+        .map_err(AppError::Since)?;
     Ok(core.host().engine().map(|engine| engine.usage(since)))
 }
 
 /// Opens the folder a recent task's agent works in. The window names the task, never
 /// a path: only folders the engine reported can be opened.
 #[tauri::command]
-fn open_task_folder(app: AppHandle, core: Core<'_>, task_id: String) -> Result<(), CoreError> {
+fn open_task_folder(app: AppHandle, core: Core<'_>, task_id: String) -> Result<(), AppError> {
     use tauri_plugin_opener::OpenerExt;
-    let work_dir = core
-        .host()
-        .engine()
-        .and_then(|engine| {
-            engine
-                .recent_tasks()
-                .into_iter()
-                .find(|task| task.task_id == task_id)
-        })
-        .and_then(|task| task.work_dir)
-        .ok_or_else(|| CoreError::Invalid("this task has no folder yet".to_owned()))?;
-    if !work_dir.is_dir() {
-        return Err(CoreError::Invalid(format!(
-            "{} is gone: finished tasks' folders are removed after a while (Settings → Keep finished task folders)",
-            work_dir.display()
-        )));
-    }
+    let work_dir = core.task_folder(&task_id)?;
     app.opener()
         .open_path(work_dir.to_string_lossy(), None::<&str>)
-        .map_err(|error| CoreError::Invalid(format!("cannot open {}: {error}", work_dir.display())))
+        .map_err(|error| AppError::OpenFailed {
+            target: work_dir.display().to_string(),
+            reason: error.to_string(),
+        })
 }
 
 /// The newest lines of the app's log that match the window's filter.
 #[tauri::command]
-fn log_lines(query: crate::logs::LogQuery) -> Result<Vec<crate::logs::LogLine>, CoreError> {
-    let Some(dir) = crate::logs_dir() else {
+fn log_lines(query: crate::logs::LogQuery) -> Result<Vec<crate::logs::LogLine>, AppError> {
+    let Some(dir) = crate::logs::dir() else {
         return Ok(Vec::new());
     };
-    crate::logs::tail(&dir, &query)
-        .map_err(|error| CoreError::Invalid(format!("cannot read the log: {error}")))
+    crate::logs::tail(&dir, &query).map_err(|source| AppError::Io {
+        doing: "read the log in",
+        path: dir,
+        source,
+    })
 }
 
-/// Opens a link from a transcript in the system browser. Agent output is untrusted:
-/// only web and mail links open, never files, apps or the webview itself.
+/// Opens a link from a transcript in the system browser, if the link policy
+/// ([`crate::links`]) lets it: agent output is untrusted.
 #[tauri::command]
-fn open_link(app: AppHandle, url: String) -> Result<(), CoreError> {
+fn open_link(app: AppHandle, url: String) -> Result<(), AppError> {
     use tauri_plugin_opener::OpenerExt;
-    let parsed = url::Url::parse(&url)
-        .map_err(|error| CoreError::Invalid(format!("not a link: {error}")))?;
-    if !matches!(parsed.scheme(), "http" | "https" | "mailto") {
-        return Err(CoreError::Invalid(format!(
-            "only web and mail links open from here, not {}: links",
-            parsed.scheme()
-        )));
-    }
+    let parsed = crate::links::openable_link(&url)?;
     app.opener()
         .open_url(parsed.as_str(), None::<&str>)
-        .map_err(|error| CoreError::Invalid(format!("cannot open the link: {error}")))
+        .map_err(|error| AppError::OpenFailed {
+            target: parsed.to_string(),
+            reason: error.to_string(),
+        })
 }
 
 /// Puts what the window chose (a transcript, a message, log lines) on the clipboard.
 #[tauri::command]
-fn copy_text(app: AppHandle, text: String) -> Result<(), CoreError> {
+fn copy_text(app: AppHandle, text: String) -> Result<(), AppError> {
     use tauri_plugin_clipboard_manager::ClipboardExt;
     app.clipboard()
         .write_text(text)
-        .map_err(|error| CoreError::Invalid(format!("cannot copy: {error}")))
+        .map_err(|error| AppError::Clipboard {
+            reason: error.to_string(),
+        })
 }
 
 #[tauri::command]
 fn diagnostics(app: AppHandle) -> String {
-    crate::diagnostics(&app)
+    crate::diagnostics::text(&app)
 }
 
 #[tauri::command]
-fn copy_diagnostics(app: AppHandle) {
-    crate::copy_diagnostics(&app);
+fn copy_diagnostics(app: AppHandle) -> Result<(), AppError> {
+    crate::diagnostics::copy(&app)
 }
 
 #[tauri::command]
-fn open_logs_folder(app: AppHandle) {
-    crate::open_logs_folder(&app);
+fn open_logs_folder(app: AppHandle) -> Result<(), AppError> {
+    crate::diagnostics::open_logs_folder(&app)
 }
 
 #[tauri::command]
@@ -287,5 +264,5 @@ fn quit(app: AppHandle, stop_tasks: bool) {
     } else {
         StopMode::WaitForTasks
     };
-    crate::quit(&app, mode);
+    crate::shutdown::quit(&app, mode);
 }

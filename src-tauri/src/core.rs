@@ -4,14 +4,14 @@
 //! live by the engine), the app's settings, and the hosted engine.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use multica_api::{Secret, ServerUrl, UserClient};
 use multica_daemon::cli_config::{CliConfig, profile_dir};
 use multica_daemon::config::DEFAULT_SERVER_URL;
 use multica_daemon::{
-    ConfigOverrides, DaemonConfig, Environment, HealthReport, ProcessEnvironment,
+    ConfigError, ConfigOverrides, DaemonConfig, Environment, HealthReport, ProcessEnvironment,
 };
 use multica_login::{CallbackSink, LoginCallback};
 use multica_token_store::{TokenAccount, TokenStore};
@@ -19,7 +19,8 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::host::{ConfigSource, EngineHost, HostStatus, StopMode};
+use crate::error::AppError;
+use crate::host::{ConfigSource, EngineHost, HostStatus, StopMode, lock};
 use crate::settings::AppSettings;
 use crate::tray_model::WorkspaceName;
 
@@ -27,32 +28,6 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 const USER_AGENT: &str = concat!("multica-desktop/", env!("CARGO_PKG_VERSION"));
 /// How long a browser login waits for the user.
 const BROWSER_LOGIN_TIMEOUT: Duration = Duration::from_secs(10 * 60);
-
-#[derive(Debug, thiserror::Error)]
-pub enum CoreError {
-    #[error("{0}")]
-    Invalid(String),
-    #[error(
-        "the server refused the token: check that it is a Multica personal access token for {server}"
-    )]
-    TokenRefused { server: String },
-    #[error("cannot reach {server}: {reason}")]
-    Unreachable { server: String, reason: String },
-    #[error("not logged in")]
-    NotLoggedIn,
-    #[error(transparent)]
-    Store(#[from] multica_token_store::TokenStoreError),
-    #[error(transparent)]
-    Config(#[from] multica_daemon::cli_config::CliConfigError),
-    #[error(transparent)]
-    Settings(#[from] crate::settings::SettingsError),
-}
-
-impl Serialize for CoreError {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.to_string())
-    }
-}
 
 /// Where the app's files are.
 #[derive(Debug, Clone)]
@@ -75,21 +50,15 @@ impl Paths {
 
     /// From the environment: `MULTICA_PROFILE`, the home directory, and the CLI that
     /// ships beside the app's binary (`MULTICA_CLI` overrides it).
-    pub fn discover(profile: Option<String>) -> Result<Paths, CoreError> {
+    pub fn discover(profile: Option<String>) -> Result<Paths, AppError> {
         let env = ProcessEnvironment;
-        let home = env.home().ok_or_else(|| {
-            CoreError::Invalid("cannot find the home directory (set HOME)".into())
-        })?;
+        let home = env.home().ok_or(AppError::NoHome)?;
         let profile = profile
             .or_else(|| env.var("MULTICA_PROFILE"))
             .filter(|name| !name.trim().is_empty());
         let multica_cli = match env.var("MULTICA_CLI") {
             Some(path) => PathBuf::from(path),
-            None => bundled_cli().ok_or_else(|| {
-                CoreError::Invalid(
-                    "the multica CLI is missing beside the app; reinstall Multica".into(),
-                )
-            })?,
+            None => bundled_cli().ok_or(AppError::CliMissing)?,
         };
         Ok(Paths {
             profile_dir: profile_dir(&home, profile.as_deref()),
@@ -170,25 +139,20 @@ impl std::fmt::Debug for AppCore {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poison| poison.into_inner())
-}
-
 impl AppCore {
     /// `runtime` is where the engine runs (the app's async runtime).
     pub fn new(
         paths: Paths,
         store: Box<dyn TokenStore>,
         runtime: tokio::runtime::Handle,
-    ) -> Result<Arc<AppCore>, CoreError> {
+    ) -> Result<Arc<AppCore>, AppError> {
         let settings = AppSettings::load(&paths.settings_file())?;
         let file = CliConfig::load(&paths.config_file())?;
         let raw_url = ProcessEnvironment
             .var("MULTICA_SERVER_URL")
             .or_else(|| Some(file.server_url.clone()).filter(|url| !url.is_empty()))
             .unwrap_or_else(|| DEFAULT_SERVER_URL.to_owned());
-        let server_url = ServerUrl::parse(&raw_url)
-            .map_err(|error| CoreError::Invalid(format!("server URL {raw_url:?}: {error}")))?;
+        let server_url = ServerUrl::parse(&raw_url).map_err(AppError::ConfiguredServerUrl)?;
         Ok(Arc::new(AppCore {
             paths,
             store,
@@ -259,7 +223,7 @@ impl AppCore {
         Arc::new(move || core.daemon_config())
     }
 
-    fn daemon_config(&self) -> Result<DaemonConfig, String> {
+    fn daemon_config(&self) -> Result<DaemonConfig, ConfigError> {
         let settings = self.settings();
         let overrides = ConfigOverrides {
             server_url: Some(self.server_url().to_string()),
@@ -273,8 +237,7 @@ impl AppCore {
             &ProcessEnvironment,
             self.paths.multica_cli.clone(),
             VERSION,
-        )
-        .map_err(|error| error.to_string())?;
+        )?;
         if let Some(days) = settings.keep_task_dirs_days {
             config.gc.issue_ttl = Duration::from_secs(days.saturating_mul(24 * 3600));
         }
@@ -287,26 +250,17 @@ impl AppCore {
         self: &Arc<Self>,
         server_url: &str,
         token: Secret,
-    ) -> Result<String, CoreError> {
-        let server = ServerUrl::parse(server_url.trim())
-            .map_err(|error| CoreError::Invalid(format!("server URL: {error}")))?;
+    ) -> Result<String, AppError> {
+        let server = ServerUrl::parse(server_url.trim()).map_err(AppError::ServerUrl)?;
         if token.is_empty() {
-            return Err(CoreError::Invalid("paste a token first".into()));
+            return Err(AppError::EmptyToken);
         }
         let client = UserClient::new(server.clone(), Some(token.clone()), USER_AGENT)
-            .map_err(|error| CoreError::Invalid(error.to_string()))?;
-        let account = client.me().await.map_err(|error| {
-            if error.is_unauthorized() {
-                CoreError::TokenRefused {
-                    server: server.to_string(),
-                }
-            } else {
-                CoreError::Unreachable {
-                    server: server.to_string(),
-                    reason: error.to_string(),
-                }
-            }
-        })?;
+            .map_err(|error| AppError::from_api(&server, &error))?;
+        let account = client
+            .me()
+            .await
+            .map_err(|error| AppError::from_api(&server, &error))?;
         self.host
             .stop(StopMode::WaitForTasks, Duration::from_secs(60))
             .await;
@@ -329,37 +283,34 @@ impl AppCore {
     /// sends the browser back to a loopback callback (or a `multica://` deep link)
     /// with a session; the session is traded for a personal access token, which is
     /// kept as a pasted one would be. Returns the account's name.
-    pub async fn login_in_browser(
+    pub async fn login_in_browser<E: std::fmt::Display>(
         self: &Arc<Self>,
         server_url: &str,
-        open: impl FnOnce(&str) -> Result<(), String>,
-    ) -> Result<String, CoreError> {
-        let server = ServerUrl::parse(server_url.trim())
-            .map_err(|error| CoreError::Invalid(format!("server URL: {error}")))?;
-        let callback = LoginCallback::bind()
-            .await
-            .map_err(|error| CoreError::Invalid(error.to_string()))?;
+        open: impl FnOnce(&str) -> Result<(), E>,
+    ) -> Result<String, AppError> {
+        let server = ServerUrl::parse(server_url.trim()).map_err(AppError::ServerUrl)?;
+        let callback = LoginCallback::bind().await?;
         let configured = CliConfig::load(&self.paths.config_file())?.app_url;
         let app_url = multica_login::app_url(
             &server,
             ProcessEnvironment.var("MULTICA_APP_URL").as_deref(),
             &configured,
         );
-        let url = multica_login::login_url(&app_url, &callback)
-            .map_err(|error| CoreError::Invalid(error.to_string()))?;
+        let url = multica_login::login_url(&app_url, &callback).map_err(AppError::WebAppUrl)?;
         let cancel = CancellationToken::new();
         *lock(&self.browser_login) = Some((callback.sink(), cancel.clone()));
         let session = match open(url.as_str()) {
             Ok(()) => callback.wait(BROWSER_LOGIN_TIMEOUT, cancel).await,
             Err(reason) => {
                 *lock(&self.browser_login) = None;
-                return Err(CoreError::Invalid(format!(
-                    "cannot open the browser ({reason}); open {url} yourself, or paste a token"
-                )));
+                return Err(AppError::BrowserNotOpened {
+                    url: url.to_string(),
+                    reason: reason.to_string(),
+                });
             }
         };
         *lock(&self.browser_login) = None;
-        let session = session.map_err(|error| CoreError::Invalid(error.to_string()))?;
+        let session = session?;
         let host = ProcessEnvironment
             .hostname()
             .unwrap_or_else(|| "this computer".to_owned());
@@ -370,9 +321,16 @@ impl AppCore {
             USER_AGENT,
         )
         .await
-        .map_err(|error| CoreError::Unreachable {
-            server: server.to_string(),
-            reason: format!("the server could not issue a token for this app: {error}"),
+        .map_err(|error| {
+            // Not `from_api`: a 401 here refuses the browser's session, not a token
+            // the user gave.
+            let server = server.to_string();
+            let reason = format!("the server could not issue a token for this app: {error}");
+            if error.is_retryable() {
+                AppError::ServerUnreachable { server, reason }
+            } else {
+                AppError::ServerRefused { server, reason }
+            }
         })?;
         let name = self.login_with_token(server.as_str(), token).await?;
         let path = self.paths.config_file();
@@ -418,14 +376,11 @@ impl AppCore {
 
     /// Moves the Go CLI's plain-text token from `config.json` into the keychain and
     /// logs in with it.
-    pub async fn import_config_token(self: &Arc<Self>) -> Result<String, CoreError> {
+    pub async fn import_config_token(self: &Arc<Self>) -> Result<String, AppError> {
         let path = self.paths.config_file();
         let file = CliConfig::load(&path)?;
         if file.token.is_empty() {
-            return Err(CoreError::Invalid(format!(
-                "no token in {}",
-                path.display()
-            )));
+            return Err(AppError::NoTokenToImport(path));
         }
         let server = if file.server_url.is_empty() {
             self.server_url().to_string()
@@ -442,8 +397,24 @@ impl AppCore {
         Ok(name)
     }
 
+    /// The folder a recent task's agent works in, to open it. The window names the
+    /// task, never a path: only folders the engine reported can be opened.
+    pub fn task_folder(&self, task_id: &str) -> Result<PathBuf, AppError> {
+        let engine = self.host.engine().ok_or(AppError::EngineNotRunning)?;
+        let task = engine
+            .recent_tasks()
+            .into_iter()
+            .find(|task| task.task_id == task_id)
+            .ok_or_else(|| AppError::TaskNotFound(task_id.to_owned()))?;
+        let work_dir = task.work_dir.ok_or(AppError::NoTaskFolder)?;
+        if !work_dir.is_dir() {
+            return Err(AppError::TaskFolderGone(work_dir));
+        }
+        Ok(work_dir)
+    }
+
     /// Stops the engine (running tasks as `mode` says) and forgets the token.
-    pub async fn logout(&self, mode: StopMode) -> Result<(), CoreError> {
+    pub async fn logout(&self, mode: StopMode) -> Result<(), AppError> {
         self.host.stop(mode, Duration::from_secs(120)).await;
         self.store.delete(&self.account())?;
         self.host.needs_login(None);
@@ -452,27 +423,24 @@ impl AppCore {
     }
 
     /// The account's workspaces, and which ones this machine watches.
-    pub async fn workspaces(&self) -> Result<Vec<WorkspaceRow>, CoreError> {
+    pub async fn workspaces(&self) -> Result<Vec<WorkspaceRow>, AppError> {
         let token = self
             .store
             .load(&self.account())?
-            .ok_or(CoreError::NotLoggedIn)?;
+            .ok_or(AppError::NotLoggedIn)?;
         let server = self.server_url();
         let client = UserClient::new(server.clone(), Some(token), USER_AGENT)
-            .map_err(|error| CoreError::Invalid(error.to_string()))?;
+            .map_err(|error| AppError::from_api(&server, &error))?;
         let listed = client
             .list_workspaces()
             .await
-            .map_err(|error| CoreError::Unreachable {
-                server: server.to_string(),
-                reason: error.to_string(),
-            })?;
+            .map_err(|error| AppError::from_api(&server, &error))?;
         let watched = CliConfig::load(&self.paths.config_file())?.watched_workspaces;
         Ok(workspace_rows(&listed, &watched))
     }
 
     /// Watches or stops watching a workspace; the engine picks it up within seconds.
-    pub fn set_watched(&self, id: &str, name: &str, watched: bool) -> Result<(), CoreError> {
+    pub fn set_watched(&self, id: &str, name: &str, watched: bool) -> Result<(), AppError> {
         let path = self.paths.config_file();
         let mut file = CliConfig::load(&path)?;
         let changed = if watched {
@@ -488,7 +456,7 @@ impl AppCore {
     }
 
     /// Every built-in agent with what `config.json` says of it.
-    pub fn agent_overrides(&self) -> Result<Vec<AgentOverride>, CoreError> {
+    pub fn agent_overrides(&self) -> Result<Vec<AgentOverride>, AppError> {
         let file = CliConfig::load(&self.paths.config_file())?;
         let section = file.other.get("agents").and_then(|a| a.as_object());
         Ok(multica_agents::builtin_profiles()
@@ -524,7 +492,7 @@ impl AppCore {
     pub fn save_agent_overrides(
         self: &Arc<Self>,
         overrides: &[AgentOverride],
-    ) -> Result<(), CoreError> {
+    ) -> Result<(), AppError> {
         let known: Vec<String> = multica_agents::builtin_profiles()
             .into_iter()
             .map(|profile| profile.id)
@@ -539,13 +507,12 @@ impl AppCore {
             .unwrap_or_default();
         for agent in overrides {
             if !known.contains(&agent.id) {
-                return Err(CoreError::Invalid(format!("unknown agent {:?}", agent.id)));
+                return Err(AppError::UnknownAgent(agent.id.clone()));
             }
             if agent.max_concurrent_tasks == Some(0) {
-                return Err(CoreError::Invalid(format!(
-                    "{}: at least one task must be allowed",
-                    agent.display_name
-                )));
+                return Err(AppError::NoTaskAllowed {
+                    agent: agent.display_name.clone(),
+                });
             }
             let mut entry = serde_json::Map::new();
             let clean = |value: &Option<String>| {
@@ -588,7 +555,7 @@ impl AppCore {
     }
 
     /// Saves the settings; those the engine reads at start apply once no task runs.
-    pub fn save_settings(self: &Arc<Self>, next: AppSettings) -> Result<(), CoreError> {
+    pub fn save_settings(self: &Arc<Self>, next: AppSettings) -> Result<(), AppError> {
         next.save(&self.paths.settings_file())?;
         let restart = lock(&self.settings).engine_restart_needed(&next);
         *lock(&self.settings) = next;
@@ -757,7 +724,8 @@ mod tests {
             max_concurrent_tasks: None,
             enabled: true,
         }];
-        assert!(core.save_agent_overrides(&bad).is_err());
+        let refused = core.save_agent_overrides(&bad).expect_err("unknown agent");
+        assert_eq!(refused.code(), crate::error::ErrorCode::InvalidInput);
     }
 
     #[test]

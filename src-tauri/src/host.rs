@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use multica_api::Secret;
-use multica_daemon::{DaemonConfig, Engine, EngineError, EngineEvent, EngineHandle};
+use multica_daemon::{ConfigError, DaemonConfig, Engine, EngineError, EngineEvent, EngineHandle};
 use serde::Serialize;
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
@@ -56,8 +56,9 @@ pub enum StopMode {
     WithinGrace,
 }
 
-/// Builds the engine's configuration each time it starts (settings may change).
-pub type ConfigSource = Arc<dyn Fn() -> Result<DaemonConfig, String> + Send + Sync>;
+/// Builds the engine's configuration each time it starts (settings may change). Its
+/// error is shown as the reason the engine is retried.
+pub type ConfigSource = Arc<dyn Fn() -> Result<DaemonConfig, ConfigError> + Send + Sync>;
 
 #[derive(Debug)]
 struct Running {
@@ -94,7 +95,9 @@ struct Inner {
     updater: std::sync::OnceLock<Arc<dyn multica_daemon::self_update::SelfUpdater>>,
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+/// Locks `mutex`, also after a thread panicked holding it: what these mutexes guard
+/// is replaced whole, never left half-changed, so the value is still good.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poison| poison.into_inner())
 }
 
@@ -306,7 +309,7 @@ async fn run_once(
     };
     let config = match config() {
         Ok(config) => config,
-        Err(reason) => return failed(reason),
+        Err(error) => return failed(error.to_string()),
     };
     let engine = match Engine::start(config, Some(token.clone())).await {
         Ok(engine) => engine,

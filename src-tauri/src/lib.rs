@@ -1,36 +1,33 @@
 //! The Multica desktop app: the agent daemon's engine hosted in a tray app. The
 //! shell holds no business logic: `core` (login, workspaces, settings) and `host`
-//! (the supervised engine) do the work; this module wires them to Tauri — the tray,
-//! the window, IPC commands, events and plugins.
+//! (the supervised engine) do the work; this module starts the app and wires them to
+//! Tauri — plugins, deep links, engine events and notifications. The tray, the
+//! window, IPC commands, diagnostics and quitting have their own modules.
 
 mod commands;
 pub mod core;
+mod diagnostics;
+pub mod error;
 pub mod host;
+mod links;
+mod login_item;
 mod logs;
 pub mod settings;
+mod shutdown;
 mod tray;
 pub mod tray_model;
 mod updates;
+mod window;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
-use tauri::{AppHandle, Emitter, Manager, RunEvent, WebviewUrl, WebviewWindowBuilder};
+use tauri::{AppHandle, Emitter, Manager, RunEvent};
 use tracing::{error, info, warn};
 
 use crate::core::{AppCore, Paths};
-use crate::host::StopMode;
 
-const MAIN_WINDOW: &str = "main";
-/// Given by the login item (autostart): start in the tray, no window.
-const HIDDEN_FLAG: &str = "--hidden";
-
-/// Started by the login item: in the tray, with no window.
-pub fn started_hidden() -> bool {
-    std::env::args().any(|arg| arg == HIDDEN_FLAG)
-}
-
-static LOGS: OnceLock<logs::Logs> = OnceLock::new();
+pub use crate::login_item::started_hidden;
 
 /// Runs the app until it quits.
 pub fn run() {
@@ -42,14 +39,11 @@ pub fn run() {
             let core = app.state::<Arc<AppCore>>();
             let linked = args.iter().any(|arg| core.deep_link(arg));
             if !linked {
-                show_window(app, None);
+                window::show(app, None);
             }
         }))
         .plugin(tauri_plugin_deep_link::init())
-        .plugin(tauri_plugin_autostart::init(
-            tauri_plugin_autostart::MacosLauncher::LaunchAgent,
-            Some(vec![HIDDEN_FLAG]),
-        ))
+        .plugin(login_item::plugin())
         .plugin(tauri_plugin_notification::init())
         .plugin(tauri_plugin_opener::init())
         .plugin(tauri_plugin_clipboard_manager::init())
@@ -91,10 +85,7 @@ fn setup(app: &AppHandle, hidden: bool) -> Result<(), Box<dyn std::error::Error>
         .path()
         .app_log_dir()
         .unwrap_or_else(|_| paths.profile_dir.join("logs"));
-    if let Some(logs) = logs::Logs::start(&log_dir, settings.log_level.as_deref().unwrap_or("info"))
-    {
-        let _ = LOGS.set(logs);
-    }
+    logs::start(&log_dir, settings.log_level_or_default());
     info!(version = core::VERSION, "Multica desktop starting");
     let store: Box<dyn multica_token_store::TokenStore> =
         Box::new(multica_token_store::KeychainStore::new());
@@ -107,10 +98,10 @@ fn setup(app: &AppHandle, hidden: bool) -> Result<(), Box<dyn std::error::Error>
     tray::create(app);
     forward_engine_events(app, &core);
     core.start_engine();
-    stop_on_signals(app);
+    shutdown::stop_on_signals(app);
     updates::start_checking(app);
     if !hidden {
-        show_window(app, None);
+        window::show(app, None);
     }
     Ok(())
 }
@@ -145,7 +136,7 @@ fn forward_engine_events(app: &AppHandle, core: &Arc<AppCore>) {
                         multica_daemon::EngineEvent::TaskMessages { .. }
                             | multica_daemon::EngineEvent::TaskProgress { .. }
                     ) {
-                        refresh_tray(&handle);
+                        tray::redraw(&handle);
                     }
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
@@ -159,7 +150,7 @@ fn forward_engine_events(app: &AppHandle, core: &Arc<AppCore>) {
         while status.changed().await.is_ok() {
             let current = status.borrow_and_update().clone();
             let _ = handle.emit("host-status", &current);
-            refresh_tray(&handle);
+            tray::redraw(&handle);
         }
     });
     // The engine's own health (online, degraded, offline) changes without events
@@ -168,7 +159,7 @@ fn forward_engine_events(app: &AppHandle, core: &Arc<AppCore>) {
     tauri::async_runtime::spawn(async move {
         loop {
             tokio::time::sleep(Duration::from_secs(15)).await;
-            refresh_tray(&handle);
+            tray::redraw(&handle);
         }
     });
 }
@@ -197,107 +188,4 @@ fn notify_task_end(app: &AppHandle, core: &AppCore, event: &multica_daemon::Engi
     if let Err(error) = app.notification().builder().title(title).body(body).show() {
         warn!(%error, "cannot show a notification");
     }
-}
-
-/// Redraws the tray with the names of the watched workspaces.
-pub(crate) fn refresh_tray(app: &AppHandle) {
-    let core = app.state::<Arc<AppCore>>();
-    let names = core.watched_workspace_names();
-    let app = app.clone();
-    // Menus are built on the main thread.
-    let _ = app
-        .clone()
-        .run_on_main_thread(move || tray::refresh(&app, &names));
-}
-
-/// Shows (creating it when closed) the window, at `route` when given (`login`,
-/// `settings`, `task/<id>`).
-pub(crate) fn show_window(app: &AppHandle, route: Option<&str>) {
-    if let Some(window) = app.get_webview_window(MAIN_WINDOW) {
-        let _ = window.unminimize();
-        let _ = window.show();
-        let _ = window.set_focus();
-        if let Some(route) = route {
-            let _ = window.emit("navigate", route);
-        }
-        return;
-    }
-    let url = match route {
-        Some(route) => format!("index.html#/{route}"),
-        None => "index.html".to_owned(),
-    };
-    let built = WebviewWindowBuilder::new(app, MAIN_WINDOW, WebviewUrl::App(url.into()))
-        .title("Multica")
-        .inner_size(980.0, 700.0)
-        .min_inner_size(640.0, 480.0)
-        .build();
-    if let Err(error) = built {
-        error!(%error, "cannot open the window");
-    }
-}
-
-pub(crate) fn open_logs_folder(app: &AppHandle) {
-    use tauri_plugin_opener::OpenerExt;
-    if let Some(logs) = LOGS.get()
-        && let Err(error) = app
-            .opener()
-            .open_path(logs.dir.to_string_lossy(), None::<&str>)
-    {
-        warn!(%error, "cannot open the logs folder");
-    }
-}
-
-/// Where the log files are, once logging started.
-pub(crate) fn logs_dir() -> Option<std::path::PathBuf> {
-    LOGS.get().map(|logs| logs.dir.clone())
-}
-
-/// The diagnostics text: versions, paths, agents, state, recent problems.
-pub(crate) fn diagnostics(app: &AppHandle) -> String {
-    let core = app.state::<Arc<AppCore>>();
-    let recent = LOGS
-        .get()
-        .map(logs::Logs::recent_problems)
-        .unwrap_or_default();
-    core.diagnostics(LOGS.get().map(|logs| logs.dir.as_path()), &recent)
-}
-
-pub(crate) fn copy_diagnostics(app: &AppHandle) {
-    use tauri_plugin_clipboard_manager::ClipboardExt;
-    if let Err(error) = app.clipboard().write_text(diagnostics(app)) {
-        warn!(%error, "cannot copy the diagnostics");
-    }
-}
-
-pub(crate) fn set_log_level(level: &str) {
-    if let Some(logs) = LOGS.get() {
-        logs.set_level(level);
-    }
-}
-
-/// Quits: stops the engine as chosen (waiting for running tasks, or stopping
-/// them), then ends the process.
-pub(crate) fn quit(app: &AppHandle, mode: StopMode) {
-    let core = Arc::clone(&app.state::<Arc<AppCore>>());
-    let app = app.clone();
-    tauri::async_runtime::spawn(async move {
-        info!(?mode, "quitting");
-        core.host().stop(mode, Duration::from_secs(24 * 3600)).await;
-        app.exit(0);
-    });
-}
-
-/// SIGTERM/SIGINT (log-out, shutdown, `kill`): the engine stops gracefully — its
-/// shutdown grace lets tasks finish, then their agents are stopped — and the app ends.
-fn stop_on_signals(app: &AppHandle) {
-    let app = app.clone();
-    tauri::async_runtime::spawn(async move {
-        multica_daemon::signals::stop_requested().await;
-        info!("asked to stop by the system");
-        let core = Arc::clone(&app.state::<Arc<AppCore>>());
-        core.host()
-            .stop(StopMode::WithinGrace, Duration::from_secs(60))
-            .await;
-        app.exit(0);
-    });
 }

@@ -5,7 +5,7 @@
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
@@ -22,6 +22,33 @@ const KEPT_FILES: usize = 7;
 const DAILY_CAP: u64 = 50 * 1024 * 1024;
 /// Warnings and errors kept for diagnostics.
 const RECENT: usize = 20;
+
+/// The process's log setup, once started: set once, kept for the whole process.
+static RUNNING: OnceLock<Logs> = OnceLock::new();
+
+/// Starts logging into `dir` for the whole process (at most once).
+pub(crate) fn start(dir: &Path, level: &str) {
+    if let Some(logs) = Logs::start(dir, level) {
+        let _ = RUNNING.set(logs);
+    }
+}
+
+/// The log setup, once logging started.
+pub(crate) fn running() -> Option<&'static Logs> {
+    RUNNING.get()
+}
+
+/// Where the log files are, once logging started.
+pub(crate) fn dir() -> Option<PathBuf> {
+    RUNNING.get().map(|logs| logs.dir.clone())
+}
+
+/// Changes the level of our crates now (no-op before logging started).
+pub(crate) fn set_level(level: &str) {
+    if let Some(logs) = RUNNING.get() {
+        logs.set_level(level);
+    }
+}
 
 /// The running log setup; keep it alive for the whole process.
 pub(crate) struct Logs {

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub(crate) const FILE_NAME: &str = "app-settings.json";
+/// The log level when the settings name none.
+const DEFAULT_LOG_LEVEL: &str = "info";
 
 /// What the Settings window edits.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,6 +112,11 @@ impl AppSettings {
         })
     }
 
+    /// The log level to use: the one chosen, else [`DEFAULT_LOG_LEVEL`].
+    pub(crate) fn log_level_or_default(&self) -> &str {
+        self.log_level.as_deref().unwrap_or(DEFAULT_LOG_LEVEL)
+    }
+
     /// Whether going from `self` to `next` needs the engine started again (its
     /// configuration is read at start); the other settings apply at once.
     pub(crate) fn engine_restart_needed(&self, next: &AppSettings) -> bool {
@@ -171,6 +178,16 @@ mod tests {
             AppSettings::load(&path),
             Err(SettingsError::Parse { .. })
         ));
+    }
+
+    #[test]
+    fn the_log_level_defaults_to_info() {
+        assert_eq!(AppSettings::default().log_level_or_default(), "info");
+        let chosen = AppSettings {
+            log_level: Some("debug".into()),
+            ..AppSettings::default()
+        };
+        assert_eq!(chosen.log_level_or_default(), "debug");
     }
 
     #[test]

@@ -99,11 +99,11 @@ fn append(
 fn on_menu(app: &AppHandle, id: &str) {
     let core = Arc::clone(&app.state::<Arc<AppCore>>());
     match id {
-        ids::OPEN => crate::show_window(app, None),
-        ids::SETTINGS => crate::show_window(app, Some("settings")),
-        ids::TASKS => crate::show_window(app, Some("tasks")),
-        ids::USAGE => crate::show_window(app, Some("usage")),
-        ids::LOGIN => crate::show_window(app, Some("login")),
+        ids::OPEN => crate::window::show(app, None),
+        ids::SETTINGS => crate::window::show(app, Some("settings")),
+        ids::TASKS => crate::window::show(app, Some("tasks")),
+        ids::USAGE => crate::window::show(app, Some("usage")),
+        ids::LOGIN => crate::window::show(app, Some("login")),
         ids::PAUSE => core.host().set_paused(true),
         ids::RESUME => core.host().set_paused(false),
         ids::LOGOUT => {
@@ -114,13 +114,21 @@ fn on_menu(app: &AppHandle, id: &str) {
             });
         }
         ids::CHECK_UPDATES => crate::updates::check_now(app, true),
-        ids::OPEN_LOGS => crate::open_logs_folder(app),
-        ids::COPY_DIAGNOSTICS => crate::copy_diagnostics(app),
-        ids::QUIT | ids::QUIT_AFTER_TASKS => crate::quit(app, StopMode::WaitForTasks),
-        ids::QUIT_STOPPING_TASKS => crate::quit(app, StopMode::StopTasks),
+        ids::OPEN_LOGS => {
+            if let Err(error) = crate::diagnostics::open_logs_folder(app) {
+                warn!(%error, "cannot open the logs folder");
+            }
+        }
+        ids::COPY_DIAGNOSTICS => {
+            if let Err(error) = crate::diagnostics::copy(app) {
+                warn!(%error, "cannot copy the diagnostics");
+            }
+        }
+        ids::QUIT | ids::QUIT_AFTER_TASKS => crate::shutdown::quit(app, StopMode::WaitForTasks),
+        ids::QUIT_STOPPING_TASKS => crate::shutdown::quit(app, StopMode::StopTasks),
         other => {
             if let Some(task_id) = other.strip_prefix(ids::TASK_OPEN) {
-                crate::show_window(app, Some(&format!("task/{task_id}")));
+                crate::window::show(app, Some(&format!("task/{task_id}")));
             } else if let Some(task_id) = other.strip_prefix(ids::TASK_CANCEL) {
                 if let Some(engine) = core.host().engine() {
                     engine.cancel_task(task_id);
@@ -132,6 +140,17 @@ fn on_menu(app: &AppHandle, id: &str) {
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
         tokio::time::sleep(Duration::from_millis(200)).await;
-        crate::refresh_tray(&app);
+        redraw(&app);
     });
+}
+
+/// Redraws the tray with the names of the watched workspaces.
+pub(crate) fn redraw(app: &AppHandle) {
+    let core = app.state::<Arc<AppCore>>();
+    let names = core.watched_workspace_names();
+    let app = app.clone();
+    // Menus are built on the main thread.
+    let _ = app
+        .clone()
+        .run_on_main_thread(move || refresh(&app, &names));
 }

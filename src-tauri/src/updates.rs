@@ -24,6 +24,29 @@ const EVERY: Duration = Duration::from_secs(6 * 3600);
 /// One check or install at a time.
 static BUSY: AtomicBool = AtomicBool::new(false);
 
+/// Why an update was not checked for, downloaded or installed. The window hears it
+/// as [`UpdateStatus::Failed`]; the server, when it asked for the update.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum UpdateError {
+    #[error("MULTICA_UPDATE_ENDPOINT is not a URL: {0}")]
+    Endpoint(url::ParseError),
+    #[error("the updater cannot be set up: {0}")]
+    Setup(tauri_plugin_updater::Error),
+    #[error("cannot check for updates: {0}")]
+    Check(tauri_plugin_updater::Error),
+    /// The download failed, or its signature did not match the app's key.
+    #[error("the update to {version} was refused: {source}")]
+    Download {
+        version: String,
+        source: tauri_plugin_updater::Error,
+    },
+    #[error("installing {version} failed: {source}")]
+    Install {
+        version: String,
+        source: tauri_plugin_updater::Error,
+    },
+}
+
 /// What the window is told as an update goes.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
@@ -68,21 +91,22 @@ pub(crate) fn check_now(app: &AppHandle, user_asked: bool) {
     tauri::async_runtime::spawn(async move {
         if let Err(error) = check_and_install(&app).await {
             warn!(%error, user_asked, "update check failed");
-            tell(&app, &UpdateStatus::Failed { error });
+            tell(
+                &app,
+                &UpdateStatus::Failed {
+                    error: error.to_string(),
+                },
+            );
         }
     });
 }
 
-fn updater(app: &AppHandle) -> Result<tauri_plugin_updater::Updater, String> {
+fn updater(app: &AppHandle) -> Result<tauri_plugin_updater::Updater, UpdateError> {
     let mut builder = app.updater_builder();
     if cfg!(debug_assertions) {
         if let Ok(endpoint) = std::env::var("MULTICA_UPDATE_ENDPOINT") {
-            let url = endpoint
-                .parse()
-                .map_err(|error| format!("MULTICA_UPDATE_ENDPOINT: {error}"))?;
-            builder = builder
-                .endpoints(vec![url])
-                .map_err(|error| error.to_string())?;
+            let url = endpoint.parse().map_err(UpdateError::Endpoint)?;
+            builder = builder.endpoints(vec![url]).map_err(UpdateError::Setup)?;
         }
         if let Ok(key) = std::env::var("MULTICA_UPDATE_PUBKEY") {
             builder = builder.pubkey(key);
@@ -92,12 +116,12 @@ fn updater(app: &AppHandle) -> Result<tauri_plugin_updater::Updater, String> {
             builder = builder.executable_path(path);
         }
     }
-    builder.build().map_err(|error| error.to_string())
+    builder.build().map_err(UpdateError::Setup)
 }
 
 /// Checks; when there is an update, downloads and verifies it, waits until no task
 /// runs, stops the engine and installs (then the app restarts).
-pub(crate) async fn check_and_install(app: &AppHandle) -> Result<Option<String>, String> {
+pub(crate) async fn check_and_install(app: &AppHandle) -> Result<Option<String>, UpdateError> {
     match download_verified(app).await? {
         Some((update, bytes)) => {
             let version = update.version.clone();
@@ -110,7 +134,7 @@ pub(crate) async fn check_and_install(app: &AppHandle) -> Result<Option<String>,
 
 /// The newest update, downloaded and its signature verified; `None` when up to date
 /// (or another check is under way).
-async fn download_verified(app: &AppHandle) -> Result<Option<(Update, Vec<u8>)>, String> {
+async fn download_verified(app: &AppHandle) -> Result<Option<(Update, Vec<u8>)>, UpdateError> {
     if BUSY.swap(true, Ordering::SeqCst) {
         return Ok(None);
     }
@@ -119,12 +143,11 @@ async fn download_verified(app: &AppHandle) -> Result<Option<(Update, Vec<u8>)>,
     result
 }
 
-async fn download_verified_inner(app: &AppHandle) -> Result<Option<(Update, Vec<u8>)>, String> {
+async fn download_verified_inner(
+    app: &AppHandle,
+) -> Result<Option<(Update, Vec<u8>)>, UpdateError> {
     tell(app, &UpdateStatus::Checking);
-    let update: Option<Update> = updater(app)?
-        .check()
-        .await
-        .map_err(|error| error.to_string())?;
+    let update: Option<Update> = updater(app)?.check().await.map_err(UpdateError::Check)?;
     let Some(update) = update else {
         tell(app, &UpdateStatus::UpToDate);
         return Ok(None);
@@ -141,11 +164,15 @@ async fn download_verified_inner(app: &AppHandle) -> Result<Option<(Update, Vec<
     let bytes = update
         .download(|_, _| {}, || {})
         .await
-        .map_err(|error| format!("the update to {version} was refused: {error}"))?;
+        .map_err(|source| UpdateError::Download { version, source })?;
     Ok(Some((update, bytes)))
 }
 
-async fn install_when_idle(app: &AppHandle, update: &Update, bytes: Vec<u8>) -> Result<(), String> {
+async fn install_when_idle(
+    app: &AppHandle,
+    update: &Update,
+    bytes: Vec<u8>,
+) -> Result<(), UpdateError> {
     let version = update.version.clone();
     tell(
         app,
@@ -163,10 +190,10 @@ async fn install_when_idle(app: &AppHandle, update: &Update, bytes: Vec<u8>) -> 
             version: version.clone(),
         },
     );
-    if let Err(error) = update.install(bytes) {
+    if let Err(source) = update.install(bytes) {
         // Not installed: the engine comes back as it was.
         core.start_engine();
-        return Err(format!("installing {version} failed: {error}"));
+        return Err(UpdateError::Install { version, source });
     }
     info!(%version, "update installed; restarting");
     app.restart();
@@ -187,7 +214,10 @@ impl multica_daemon::self_update::SelfUpdater for AppUpdater {
     {
         let app = self.app.clone();
         Box::pin(async move {
-            match download_verified(&app).await.map_err(SelfUpdateError)? {
+            let downloaded = download_verified(&app)
+                .await
+                .map_err(|error| SelfUpdateError(error.to_string()))?;
+            match downloaded {
                 Some((update, bytes)) => {
                     let version = update.version.clone();
                     let installer = app.clone();

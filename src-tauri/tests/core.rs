@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use multica_api::Secret;
 use multica_app::core::{AppCore, Paths};
+use multica_app::error::ErrorCode;
 use multica_app::host::{HostStatus, StopMode};
 use multica_daemon::cli_config::CliConfig;
 use multica_dev_server::{DevServer, DevServerConfig, NewAgent, NewIssue};
@@ -190,6 +191,23 @@ async fn a_token_login_runs_the_engine_and_a_logout_stops_it() {
         "{refused}"
     );
     assert!(world.store.load(&account(&world)).expect("store").is_none());
+    // What the window receives: the kind to act on, a sentence, never the token.
+    let shown = serde_json::to_value(&refused).expect("json");
+    assert_eq!(shown["code"], "token_refused", "{shown}");
+    assert_eq!(shown["message"], refused.to_string());
+    assert!(!shown.to_string().contains("mul_wrong"), "{shown}");
+    let unreachable = world
+        .core
+        .login_with_token("http://127.0.0.1:9", Secret::new("mul_wrong"))
+        .await
+        .expect_err("nothing listens there");
+    assert_eq!(
+        unreachable.code(),
+        ErrorCode::ServerUnreachable,
+        "{unreachable}"
+    );
+    let not_yet = world.core.workspaces().await.expect_err("no token yet");
+    assert_eq!(not_yet.code(), ErrorCode::NotLoggedIn, "{not_yet}");
 
     let name = log_in(&world, &seed).await;
     assert_eq!(name, seed.user.name);
@@ -297,14 +315,14 @@ async fn a_refused_token_at_start_shows_needs_login_and_a_failure_is_retried() {
     // An engine that cannot start is retried, with the reason shown.
     let seed = world.server.seed_demo();
     let source: multica_app::host::ConfigSource =
-        Arc::new(|| Err("the config is broken".to_owned()));
+        Arc::new(|| Err(multica_daemon::ConfigError::NoHome));
     world
         .core
         .host()
         .start(source, Secret::new(seed.user.token.clone()));
     let retrying = wait_for_status(&world.core, |s| matches!(s, HostStatus::Retrying { .. })).await;
     assert!(
-        matches!(&retrying, HostStatus::Retrying { reason, retry_in_secs } if reason == "the config is broken" && *retry_in_secs >= 2),
+        matches!(&retrying, HostStatus::Retrying { reason, retry_in_secs } if *reason == multica_daemon::ConfigError::NoHome.to_string() && *retry_in_secs >= 2),
         "{retrying:?}"
     );
     world.core.host().stop(StopMode::StopTasks, WAIT).await;
@@ -379,7 +397,28 @@ async fn quitting_waits_for_a_running_task_or_stops_it() {
     wait_for_status(&world.core, |s| *s == HostStatus::Running).await;
     let task = assign("Stop me");
     wait_until_running(&world, &task.id).await;
+    // The window opens only folders the engine reported for its recent tasks.
+    let folder = tokio::time::timeout(WAIT, async {
+        loop {
+            match world.core.task_folder(&task.id) {
+                Ok(folder) => return folder,
+                Err(error) => assert_eq!(error.code(), ErrorCode::NotFound, "{error}"),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("the task's folder is reported");
+    assert!(folder.is_dir(), "{}", folder.display());
+    let unknown = world.core.task_folder("no-such-task").expect_err("unknown");
+    assert_eq!(unknown.code(), ErrorCode::NotFound, "{unknown}");
     world.core.host().stop(StopMode::StopTasks, WAIT).await;
+    let stopped_engine = world.core.task_folder(&task.id).expect_err("stopped");
+    assert_eq!(
+        stopped_engine.code(),
+        ErrorCode::EngineNotRunning,
+        "{stopped_engine}"
+    );
     let stopped = admin.task(&task.id).expect("task");
     assert_eq!(stopped.status, multica_api::wire::TaskStatus::Failed);
     assert!(

@@ -8,6 +8,7 @@ import {
   readableError,
   shortId,
 } from "./format";
+import { IpcError } from "./errors";
 
 const SECOND = 1000;
 const MINUTE = 60 * SECOND;
@@ -146,6 +147,23 @@ describe("readableError", () => {
     expect(readableError({ reason: "paused" })).toBe("paused");
     expect(readableError({ error: { message: "quota exceeded" } })).toBe("quota exceeded");
     expect(readableError({ error: { code: 7 }, message: "fallback" })).toBe("fallback");
+  });
+
+  it("reads the core's {code, message}, with a server's body inside the message", () => {
+    expect(
+      readableError({ code: "token_refused", message: "the server refused the token: check it" }),
+    ).toBe("the server refused the token: check it");
+    expect(
+      readableError({
+        code: "server_refused",
+        message: 'http://s refused the request: GET /api/workspaces: 403 {"error":"not a member"}',
+      }),
+    ).toBe("http://s refused the request: GET /api/workspaces: 403: not a member");
+    // As `invoke` hands it on.
+    expect(readableError(new IpcError("not_found", "this task has no folder yet"))).toBe(
+      "this task has no folder yet",
+    );
+    expect(readableError({ code: "io", message: "" })).toBe("Something went wrong");
   });
 
   it("reads a server's JSON body instead of showing it", () => {

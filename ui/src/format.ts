@@ -93,10 +93,11 @@ function ago(ms: number): string {
   return `${Math.floor(hours / 24)} d`;
 }
 
-/// One human sentence for a failed IPC command. The core sends its errors as
-/// strings, but a server's JSON body can end up inside one (`{"error":"workspace not
-/// found"}`), and a bug can throw an Error or a plain object: none of that raw shape
-/// should reach the window.
+/// One human sentence for a failed IPC command. The core sends `{code, message}`
+/// (an IpcError once through `invoke`), the browser transport Errors with the local
+/// API's text, a server's JSON body can end up inside a message (`{"error":"workspace
+/// not found"}`), and a bug can throw a string, an Error or any object: none of that
+/// raw shape should reach the window.
 export function readableError(error: unknown): string {
   const text = messageOf(error, 0);
   if (text) return cap(text);

@@ -1,6 +1,7 @@
 // @vitest-environment happy-dom
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { READ_ONLY, browserInvoke, controlToken, inBrowser, parseSse, setControlToken } from "./shell";
+import { IpcError } from "./errors";
+import { READ_ONLY, browserInvoke, controlToken, inBrowser, invoke, parseSse, setControlToken } from "./shell";
 
 afterEach(() => {
   vi.unstubAllGlobals();
@@ -51,6 +52,7 @@ describe("in a browser", () => {
     vi.stubGlobal("fetch", fetch);
     for (const command of ["cancel_task", "set_paused", "logout", "save_settings", "open_task_folder"]) {
       await expect(browserInvoke(command, {})).rejects.toThrow(READ_ONLY);
+      await expect(browserInvoke(command, {})).rejects.toMatchObject({ code: "not_allowed" });
     }
     expect(fetch).not.toHaveBeenCalled();
   });
@@ -58,6 +60,33 @@ describe("in a browser", () => {
   it("says what the server said when a route fails", async () => {
     vi.stubGlobal("fetch", vi.fn(async () => answer(400, "since must be YYYY-MM-DD or a number of days\n")));
     await expect(browserInvoke("usage", { since: "soon" })).rejects.toThrow("since must be YYYY-MM-DD or a number of days");
+  });
+});
+
+describe("in the app", () => {
+  function app(answer: (command: string) => Promise<unknown>) {
+    vi.stubGlobal("__TAURI__", {
+      core: { invoke: (command: string) => answer(command) },
+      event: { listen: () => Promise.resolve(() => undefined) },
+    });
+  }
+
+  it("hands on the core's answer", async () => {
+    app(async () => ({ version: "1.2.3" }));
+    expect(inBrowser()).toBe(false);
+    await expect(invoke("app_status")).resolves.toEqual({ version: "1.2.3" });
+  });
+
+  it("turns the core's {code, message} into an IpcError", async () => {
+    app(() => Promise.reject({ code: "not_logged_in", message: "not logged in: log in first" }));
+    const failed = await invoke("list_workspaces").catch((error: unknown) => error);
+    expect(failed).toBeInstanceOf(IpcError);
+    expect(failed).toMatchObject({ code: "not_logged_in", message: "not logged in: log in first" });
+  });
+
+  it("leaves other rejections as they are", async () => {
+    app(() => Promise.reject("command open_link not allowed by the ACL"));
+    await expect(invoke("open_link")).rejects.toBe("command open_link not allowed by the ACL");
   });
 });
 

@@ -1,5 +1,8 @@
 // The app's IPC commands and events, typed. The window reaches the Rust core only
-// through these; it never sees a token.
+// through these; it never sees a token. A failed command rejects with an IpcError
+// (`code` and `message`, see errors.ts).
+
+import { IpcError, fromRejection } from "./errors";
 
 export type HostStatus =
   | { state: "needs_login"; reason: string | null }
@@ -223,7 +226,10 @@ export function inBrowser(): boolean {
 
 export function invoke<T>(command: string, args?: Record<string, unknown>): Promise<T> {
   const app = tauri();
-  return app ? app.core.invoke<T>(command, args) : browserInvoke<T>(command, args ?? {});
+  if (!app) return browserInvoke<T>(command, args ?? {});
+  return app.core.invoke<T>(command, args).catch((reason: unknown) => {
+    throw fromRejection(reason);
+  });
 }
 
 export function listen<T>(event: string, handler: (payload: T) => void): Promise<() => void> {
@@ -293,7 +299,7 @@ export async function browserInvoke<T>(command: string, args: Record<string, unk
       await navigator.clipboard.writeText(String(args.text ?? ""));
       return undefined as T;
     default:
-      throw new Error(READ_ONLY);
+      throw new IpcError("not_allowed", READ_ONLY);
   }
 }
 

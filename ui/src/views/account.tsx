@@ -1,6 +1,7 @@
 // Logging in (token or browser) and choosing the workspaces this computer serves.
 
 import { useState } from "preact/hooks";
+import { loginProblem, needsLogin } from "../errors";
 import { readableError } from "../format";
 import { invoke, type WorkspaceRow } from "../shell";
 import { store, useStore } from "../store";
@@ -11,6 +12,8 @@ export function LoginView() {
   const [server, setServer] = useState(status?.server_url ?? "");
   const [token, setToken] = useState("");
   const [error, setError] = useState("");
+  // The field the error is about, marked for the user to fix.
+  const [errorField, setErrorField] = useState<"server" | "token" | null>(null);
   const [busy, setBusy] = useState<"token" | "browser" | null>(null);
 
   const loggedIn = (name: string, note = "") => {
@@ -21,10 +24,14 @@ export function LoginView() {
   const run = async (kind: "token" | "browser", action: () => Promise<string>, note = "") => {
     setBusy(kind);
     setError("");
+    setErrorField(null);
     try {
       loggedIn(await action(), note);
     } catch (e) {
-      setError(readableError(e));
+      // A cancelled browser login is no failure: nothing to show.
+      const problem = loginProblem(e);
+      setError(problem?.text ?? "");
+      setErrorField(problem?.field ?? null);
     } finally {
       setBusy(null);
     }
@@ -45,7 +52,13 @@ export function LoginView() {
       <h1>Log in to Multica</h1>
       <label>
         Server
-        <input id="server-url" type="url" value={server} onInput={(e) => setServer(e.currentTarget.value)} />
+        <input
+          id="server-url"
+          type="url"
+          value={server}
+          aria-invalid={errorField === "server"}
+          onInput={(e) => setServer(e.currentTarget.value)}
+        />
       </label>
       <p>Sign in on the Multica web page, which then sends this app a token:</p>
       <button
@@ -73,6 +86,7 @@ export function LoginView() {
           autocomplete="off"
           placeholder="mul_…"
           value={token}
+          aria-invalid={errorField === "token"}
           onInput={(e) => setToken(e.currentTarget.value)}
         />
       </label>
@@ -137,7 +151,14 @@ export function WorkspacesView() {
             </li>
           ))}
       </ul>
-      {rows.state === "failed" && <Problem>Check the connection to the server, then open this page again.</Problem>}
+      {rows.state === "failed" &&
+        (needsLogin(rows.code) ? (
+          <Problem>
+            <a href="#/login">Log in</a> to see the account's workspaces.
+          </Problem>
+        ) : (
+          <Problem>Check the connection to the server, then open this page again.</Problem>
+        ))}
     </Section>
   );
 }

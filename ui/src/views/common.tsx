@@ -2,6 +2,7 @@
 
 import type { ComponentChildren } from "preact";
 import { useEffect, useState } from "preact/hooks";
+import { type ErrorCode, errorCode } from "../errors";
 import { readableError } from "../format";
 
 /// A short note in the corner that goes away by itself.
@@ -24,7 +25,10 @@ export async function attempt<T>(action: () => Promise<T>): Promise<T | undefine
   }
 }
 
-type Loaded<T> = { state: "loading" } | { state: "ready"; value: T } | { state: "failed"; error: string };
+type Loaded<T> =
+  | { state: "loading" }
+  | { state: "ready"; value: T }
+  | { state: "failed"; error: string; code: ErrorCode | null };
 
 /// Loads something when the view opens and whenever one of `deps` changes.
 export function useLoad<T>(load: () => Promise<T>, deps: unknown[]): Loaded<T> {
@@ -33,7 +37,8 @@ export function useLoad<T>(load: () => Promise<T>, deps: unknown[]): Loaded<T> {
     let current = true;
     load().then(
       (value) => current && setLoaded({ state: "ready", value }),
-      (error: unknown) => current && setLoaded({ state: "failed", error: readableError(error) }),
+      (error: unknown) =>
+        current && setLoaded({ state: "failed", error: readableError(error), code: errorCode(error) }),
     );
     return () => {
       current = false;

@@ -28,7 +28,7 @@ export function LogsView() {
       <div class="section-head">
         <h1>Log</h1>
         <div class="actions">
-          <button onClick={() => void invoke("open_logs_folder")}>Open logs folder</button>
+          <button onClick={() => void attempt(() => invoke("open_logs_folder"))}>Open logs folder</button>
           <button
             onClick={() =>
               lines.state === "ready" &&

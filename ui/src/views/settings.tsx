@@ -2,11 +2,11 @@
 // something is wrong (diagnostics, logs, updates, log out).
 
 import { useState } from "preact/hooks";
-import { readableError } from "../format";
+import { settingsProblem } from "../errors";
 import { invoke, type AgentOverride, type AppSettings } from "../shell";
 import { useStore } from "../store";
 import { type Theme, currentTheme, setTheme } from "../theme";
-import { Section, flash, useLoad } from "./common";
+import { Section, attempt, flash, useLoad } from "./common";
 
 const optionalNumber = (text: string): number | null => (text.trim() === "" ? null : Number(text));
 const numberText = (value: number | null): string => (value === null ? "" : String(value));
@@ -45,7 +45,7 @@ function SettingsForm(props: { initial: AppSettings }) {
       await invoke("save_settings", { settings: next });
       flash("Saved. Engine settings apply once no task runs.");
     } catch (e) {
-      setError(readableError(e));
+      setError(settingsProblem(e));
     }
   };
   return (
@@ -126,10 +126,10 @@ function SettingsForm(props: { initial: AppSettings }) {
         </p>
       </form>
       <p class="tools">
-        <button type="button" onClick={() => void invoke("copy_diagnostics").then(() => flash("Diagnostics copied"))}>
+        <button type="button" onClick={() => void attempt(() => invoke("copy_diagnostics").then(() => flash("Diagnostics copied")))}>
           Copy diagnostics
         </button>{" "}
-        <button type="button" onClick={() => void invoke("open_logs_folder")}>
+        <button type="button" onClick={() => void attempt(() => invoke("open_logs_folder"))}>
           Open logs folder
         </button>{" "}
         <button type="button" onClick={() => void invoke("check_for_updates")}>
@@ -138,10 +138,12 @@ function SettingsForm(props: { initial: AppSettings }) {
         <button
           id="logout"
           type="button"
-          onClick={async () => {
-            await invoke("logout", { stopTasks: false });
-            location.hash = "#/login";
-          }}
+          onClick={() =>
+            void attempt(async () => {
+              await invoke("logout", { stopTasks: false });
+              location.hash = "#/login";
+            })
+          }
         >
           Log out
         </button>
@@ -173,7 +175,7 @@ function AgentsTable(props: { initial: AgentOverride[] }) {
           await invoke("save_agents", { agents });
           flash("Saved. The engine uses them once no task runs.");
         } catch (e) {
-          setError(readableError(e));
+          setError(settingsProblem(e));
         }
       }}
     >

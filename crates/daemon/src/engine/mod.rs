@@ -436,7 +436,9 @@ fn spawn_loops(
             registry: Arc::clone(&parts.registry),
             bus: Arc::clone(&parts.bus),
         };
-        start.run("agent rediscovery", move |stop| rediscovery.clone().run(stop));
+        start.run("agent rediscovery", move |stop| {
+            rediscovery.clone().run(stop)
+        });
     }
 }
 
