@@ -204,13 +204,16 @@ def app(request, world, tray_host):
 
 
 def invoke(driver, command, args=None):
-    """Calls an IPC command from the page, as the UI does; returns its JSON answer."""
+    """Calls an IPC command from the page, as the UI does; returns its JSON answer:
+    {"ok": value}, or {"error": {"code", "message"}} as the core sends it."""
     return driver.execute_async_script(
         """
         const [command, args, done] = arguments;
         window.__TAURI__.core.invoke(command, args)
           .then((value) => done(JSON.stringify({ok: value})))
-          .catch((error) => done(JSON.stringify({error: String(error)})));
+          .catch((error) => done(JSON.stringify({
+            error: typeof error === "object" && error !== null ? error : String(error),
+          })));
         """,
         command,
         args or {},
