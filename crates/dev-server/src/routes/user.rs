@@ -16,14 +16,14 @@ use multica_api::wire::Workspace;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use super::auth::AuthUser;
 use super::{error, json as json_response, ok_json};
-use crate::auth::AuthUser;
 use crate::go;
-use crate::server::Shared;
 use crate::state::{
     Actor, CommentPage, CommentRequest, IssueFilter, NewAttachment, Refusal, State as Tables,
     task_body,
 };
+use crate::world::Shared;
 
 /// The seed's upload cap (`http.MaxBytesReader` in `UploadFile`).
 pub(super) const MAX_UPLOAD_BYTES: usize = 100 << 20;
