@@ -6,6 +6,7 @@ mod admin;
 mod auth;
 mod current;
 mod daemon;
+mod login;
 mod traffic;
 mod user;
 
@@ -106,7 +107,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             get(user::get_attachment),
         )
         .route("/dev/files/{file_id}", get(user::download_file))
-        .route("/login", get(user::login_page))
+        .route("/login", get(login::login_page))
         .nest("/api/daemon", daemon)
         .nest("/dev", admin::router())
         .fallback(not_found)

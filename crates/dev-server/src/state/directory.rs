@@ -12,7 +12,6 @@ use crate::views::{
     AdminError, AgentPatch, AgentView, NewAgent, NewUser, NewWorkspace, TokenView, TriggerSpec,
 };
 
-
 /// Parses an ID given to the admin API.
 pub(crate) fn parse_id(kind: &'static str, text: &str) -> Result<Uuid, AdminError> {
     go::parse_uuid(text).ok_or_else(|| AdminError::not_found(kind, text))
@@ -389,7 +388,6 @@ impl State {
         }
     }
 }
-
 
 fn triggers_from_specs(specs: &[TriggerSpec]) -> Vec<Trigger> {
     specs

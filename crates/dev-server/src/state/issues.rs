@@ -442,7 +442,6 @@ impl State {
     }
 }
 
-
 /// `commentMentionsOthersButNotAssignee`.
 fn mentions_others_but_not_assignee(content: &str, issue: &Issue) -> bool {
     let mentions: Vec<go::Mention> = go::parse_mentions(content)
