@@ -23,7 +23,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use crate::supervisor::{self, Ended, Launch, OutputProtocol, Reaction};
+use crate::child::{self, Ended, Launch, OutputProtocol, Reaction};
 use crate::{
     AgentBackend, AgentError, AgentEvent, AgentRun, LogLevel, ModelUsage, Provider, RunOutcome,
     RunSpec, RunStatus,
@@ -62,7 +62,7 @@ impl AgentBackend for AcpBackend {
     }
 
     fn spawn(&self, spec: RunSpec, cancel: CancellationToken) -> Result<AgentRun, AgentError> {
-        let command = supervisor::command_for(&self.provider, &spec)?;
+        let command = child::command_for(&self.provider, &spec)?;
         let client = AcpClient::new(
             spec.cwd.to_string_lossy().into_owned(),
             spec.prompt.clone(),
@@ -84,7 +84,7 @@ impl AgentBackend for AcpBackend {
             kill_grace: spec.kill_grace,
             handshake_timeout: Some(HANDSHAKE_TIMEOUT),
         };
-        supervisor::start(launch, cancel, move |ended| outcome(&agent, ended))
+        child::start(launch, cancel, move |ended| outcome(&agent, ended))
     }
 }
 
@@ -682,7 +682,7 @@ fn outcome(agent: &str, ended: Ended<AcpClient>) -> RunOutcome {
     // Chunks of a turn cut short still belong in the answer.
     let _ = client.finish_turn();
     let (status, error) = match (
-        supervisor::stopped_outcome(agent, stopped, timeout, &stderr_tail),
+        child::stopped_outcome(agent, stopped, timeout, &stderr_tail),
         client.end(),
     ) {
         (Some((status, error)), _) => (status, Some(error)),
@@ -693,7 +693,7 @@ fn outcome(agent: &str, ended: Ended<AcpClient>) -> RunOutcome {
         ),
         (None, None) => (
             RunStatus::Failed,
-            Some(supervisor::ended_before_the_turn(
+            Some(child::ended_before_the_turn(
                 agent,
                 exit,
                 None,

@@ -15,6 +15,7 @@
 //! Codex's app server, OpenCode's JSON events, or ACP.
 
 mod acp;
+mod child;
 mod codex;
 mod error;
 mod event;
@@ -26,7 +27,6 @@ mod process;
 mod provider;
 mod run;
 mod stream_json;
-mod supervisor;
 mod version;
 
 pub use acp::AcpBackend;

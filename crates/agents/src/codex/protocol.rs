@@ -18,7 +18,7 @@
 
 use serde_json::{Value, json};
 
-use crate::supervisor::Reaction;
+use crate::child::Reaction;
 use crate::{AgentEvent, LogLevel, ModelUsage};
 
 const INITIALIZE_ID: u64 = 1;
