@@ -24,6 +24,7 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use crate::child::{self, Ended, Launch, OutputProtocol, Reaction};
+use crate::jsonrpc::{self, Incoming, METHOD_NOT_FOUND, error_text, request};
 use crate::{
     AgentBackend, AgentError, AgentEvent, AgentRun, LogLevel, ModelUsage, Provider, RunOutcome,
     RunSpec, RunStatus,
@@ -38,9 +39,6 @@ const PROMPT_ID: u64 = 3;
 /// A fresh session after a refused load.
 const FALLBACK_SESSION_ID: u64 = 4;
 const SET_MODEL_ID: u64 = 5;
-
-/// JSON-RPC's "method not found".
-const METHOD_NOT_FOUND: i64 = -32601;
 
 /// How long the CLI may take to start, load or create the session.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -194,13 +192,11 @@ impl AcpClient {
                 };
             }
         };
-        let method = message.get("method").and_then(Value::as_str);
-        let id = message.get("id").filter(|id| !id.is_null());
-        let mut reaction = match (method, id) {
-            (Some(method), Some(id)) => self.on_request(method, id, &message),
-            (Some(method), None) => self.on_notification(method, &message),
-            (None, Some(id)) => self.on_response(id, &message),
-            (None, None) => Reaction::default(),
+        let mut reaction = match Incoming::of(&message) {
+            Incoming::Request { method, id } => self.on_request(method, id, &message),
+            Incoming::Notification { method } => self.on_notification(method, &message),
+            Incoming::Response { id } => self.on_response(id, &message),
+            Incoming::Other => Reaction::default(),
         };
         reaction.ready = self.prompt_sent;
         reaction
@@ -334,24 +330,20 @@ impl AcpClient {
     fn on_request(&mut self, method: &str, id: &Value, message: &Value) -> Reaction {
         let params = message.get("params").unwrap_or(&Value::Null);
         let reply = if method == "session/request_permission" {
-            match permission_choice(params) {
-                Some(option_id) => json!({
-                    "jsonrpc": "2.0", "id": id,
-                    "result": {"outcome": {"outcome": "selected", "optionId": option_id}},
-                }),
-                None => json!({
-                    "jsonrpc": "2.0", "id": id,
-                    "result": {"outcome": {"outcome": "cancelled"}},
-                }),
-            }
+            let outcome = match permission_choice(params) {
+                Some(option_id) => json!({"outcome": "selected", "optionId": option_id}),
+                None => json!({"outcome": "cancelled"}),
+            };
+            jsonrpc::result_response(id, &json!({ "outcome": outcome }))
         } else {
-            json!({
-                "jsonrpc": "2.0", "id": id,
-                "error": {"code": METHOD_NOT_FOUND, "message": format!("{method} is not supported by this client")},
-            })
+            jsonrpc::error_response(
+                id,
+                METHOD_NOT_FOUND,
+                &format!("{method} is not supported by this client"),
+            )
         };
         Reaction {
-            replies: vec![reply.to_string()],
+            replies: vec![reply],
             ..Reaction::default()
         }
     }
@@ -516,20 +508,6 @@ fn has_content(value: &Value) -> bool {
         Value::Object(map) => !map.is_empty(),
         Value::Array(items) => !items.is_empty(),
         _ => true,
-    }
-}
-
-fn request(id: u64, method: &str, params: &Value) -> String {
-    json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string()
-}
-
-fn error_text(error: &Value) -> String {
-    let message = error.get("message").and_then(Value::as_str);
-    let code = error.get("code").and_then(Value::as_i64);
-    match (message, code) {
-        (Some(message), Some(code)) => format!("{message} (code {code})"),
-        (Some(message), None) => message.to_owned(),
-        _ => error.to_string(),
     }
 }
 

@@ -21,6 +21,7 @@ mod error;
 mod event;
 #[cfg(test)]
 mod fuzz;
+mod jsonrpc;
 mod lines;
 mod opencode;
 mod process;
