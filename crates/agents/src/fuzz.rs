@@ -5,7 +5,7 @@
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 
-use crate::acp::AcpClient;
+use crate::acp::protocol::AcpClient;
 use crate::codex::protocol::{AppServerClient, TurnRequest};
 use crate::opencode::OpenCodeParser;
 use crate::stream_json::ClaudeStreamParser;

@@ -1,32 +1,41 @@
-//! One backend per agent CLI. A backend spawns its CLI in a process group of its
-//! own, turns the CLI's output into one normalized event stream, and stops the whole
-//! group on cancel or timeout.
+//! Runs the coding-agent CLIs (Claude Code, Codex, OpenCode, the ACP agents, …) for
+//! the engine, and hides their differences behind one interface.
 //!
-//! What the Go seed got wrong, and this crate does not:
-//! - events go through a bounded channel with back-pressure: when the consumer is
-//!   slow, reading pauses (and the agent with it) instead of dropping events;
-//! - output lines may be of any length (one over [`MAX_LINE_BYTES`] is skipped and
-//!   reported while reading goes on) instead of ending the read loop at 10 MB;
-//! - a stop reaches every process the agent started (SIGINT, SIGTERM, then SIGKILL
-//!   to the group), and whatever is left when the agent exits is ended too.
-//!
-//! Each CLI is an [`AgentProfile`] (a table entry: command, fixed arguments,
-//! protocol family); the family picks the backend: Claude-compatible stream-json,
-//! Codex's app server, OpenCode's JSON events, or ACP.
+//! - **One event type.** Every backend turns its CLI's output into [`AgentEvent`]s
+//!   (text, thinking, tool calls and results, status, logs, errors), and every run
+//!   ends in one [`RunOutcome`]. Callers never see a CLI's own format.
+//! - **A trait and a factory.** [`AgentBackend::spawn`] starts a run from a
+//!   [`RunSpec`] and returns an [`AgentRun`]: its events and its outcome. [`backend`]
+//!   picks the backend for a [`Provider`]. Each CLI is an [`AgentProfile`] (a table
+//!   entry: command, fixed arguments, protocol family), and the family picks the
+//!   backend: Claude-compatible stream-json, Codex's app server, OpenCode's JSON
+//!   events, or ACP.
+//! - **Line parsers without IO.** What a backend knows about its CLI is an output
+//!   protocol (`child::OutputProtocol`): fed one stdout line at a time, it answers
+//!   with events, lines to write to stdin, and whether the turn is over. So parsers
+//!   ([`ClaudeStreamParser`], [`OpenCodeParser`], the Codex and ACP clients) are
+//!   tested and fuzzed on recorded lines alone.
+//! - **Process handling in one place** (`child`, over `process`): every CLI runs in
+//!   a process group of its own; its output is read with back-pressure (a slow
+//!   consumer pauses reading, and the agent with it; no event is dropped), in lines
+//!   of any length (one over [`MAX_LINE_BYTES`] is skipped and reported); timeouts
+//!   are enforced; a stop reaches the whole group (SIGINT, SIGTERM, then SIGKILL),
+//!   and whatever the agent leaves running when it exits is ended too.
 
 mod acp;
+mod child;
 mod codex;
 mod error;
 mod event;
 #[cfg(test)]
 mod fuzz;
+mod jsonrpc;
 mod lines;
 mod opencode;
 mod process;
 mod provider;
 mod run;
 mod stream_json;
-mod supervisor;
 mod version;
 
 pub use acp::AcpBackend;

@@ -20,7 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
-use crate::supervisor::{self, Ended, Launch, OutputProtocol, Reaction};
+use crate::child::{self, Ended, Launch, OutputProtocol, Reaction};
 use crate::{
     AgentBackend, AgentError, AgentEvent, AgentRun, EVENT_BUFFER, LogLevel, ModelUsage,
     OutcomeReceiver, Provider, RunOutcome, RunSpec, RunStatus,
@@ -78,7 +78,7 @@ fn launch(
     spec: &RunSpec,
     cancel: CancellationToken,
 ) -> Result<AgentRun, AgentError> {
-    let mut command = supervisor::command_for(provider, spec)?;
+    let mut command = child::command_for(provider, spec)?;
     command.args(["run", "--format", "json"]);
     let model = spec.model.clone().filter(|m| !m.trim().is_empty());
     if let Some(model) = &model {
@@ -109,7 +109,7 @@ fn launch(
         kill_grace: spec.kill_grace,
         handshake_timeout: None,
     };
-    supervisor::start(launch, cancel, move |ended| outcome(&agent, ended))
+    child::start(launch, cancel, move |ended| outcome(&agent, ended))
 }
 
 /// Forwards the resumed run; when OpenCode no longer has the session, starts a
@@ -402,7 +402,7 @@ fn outcome(agent: &str, ended: Ended<OpenCodeParser>) -> RunOutcome {
     } = ended;
     let stderr = strip_ansi(stderr_tail.trim());
     let (status, error) = match (
-        supervisor::stopped_outcome(agent, stopped, timeout, &stderr),
+        child::stopped_outcome(agent, stopped, timeout, &stderr),
         parser.error(),
     ) {
         (Some((status, error)), _) => (status, Some(error)),

@@ -56,7 +56,7 @@ pub(crate) fn own_process_group(command: &mut tokio::process::Command) {
     #[cfg(windows)]
     command.creation_flags(0x0000_0200); // CREATE_NEW_PROCESS_GROUP
     // Dropping the child handle (a panic, an aborted task) must not leave the CLI
-    // running unsupervised.
+    // running with nobody to stop it.
     command.kill_on_drop(true);
 }
 

@@ -126,7 +126,7 @@ impl OutcomeReceiver {
     pub async fn wait(self) -> RunOutcome {
         self.receiver.await.unwrap_or_else(|_| {
             RunOutcome::failed(
-                "the agent's supervisor stopped unexpectedly (the runtime is shutting down?)"
+                "the task driving the agent ended without an outcome (the runtime is shutting down?)"
                     .to_owned(),
                 Duration::ZERO,
             )

@@ -3,8 +3,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use crate::AgentError;
+use crate::child::tail_of;
 use crate::process::{GroupSignal, own_process_group, signal_group};
-use crate::supervisor::tail_of;
 
 /// How much of `--version`'s stderr an error quotes.
 const STDERR_QUOTE_BYTES: usize = 1024;

@@ -1,6 +1,6 @@
 //! The Claude backend driving small shell scripts that play a misbehaving CLI:
-//! deterministic tests of supervision (exit codes, huge lines, stubborn processes,
-//! grandchildren holding the pipe, timeouts, bad output, stdin handling).
+//! deterministic tests of the process handling (exit codes, huge lines, stubborn
+//! processes, grandchildren holding the pipe, timeouts, bad output, stdin handling).
 #![cfg(unix)]
 
 mod support;

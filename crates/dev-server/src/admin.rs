@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use multica_api::wire::{AgentRuntime, Workspace};
 
-use crate::server::{Shared, StateView, WaitTimeout};
 use crate::state::{RuntimeInput, State, parse_id};
 use crate::views::{
     AdminError, AgentPatch, AgentView, CommentView, DemoSeed, FaultSpec, FaultView,
@@ -13,6 +12,7 @@ use crate::views::{
     NewWorkspace, RequestRecord, RuntimeActionView, RuntimeSpec, StateDump, SweepReport, TaskView,
     TokenView, UserWithToken,
 };
+use crate::world::{Shared, StateView, WaitTimeout};
 
 /// A handle on a dev server's state for tests and demos. Cheap to clone; every
 /// call takes effect at once and wakes [`DevServer::wait_until`](crate::DevServer::wait_until).

@@ -24,7 +24,6 @@
 //! ```
 
 mod admin;
-mod auth;
 pub mod cli;
 mod config;
 mod go;
@@ -35,10 +34,11 @@ mod state;
 mod sweeper;
 mod traffic;
 mod views;
+mod world;
 
 pub use admin::Admin;
 pub use config::{Clock, DevServerConfig, ServerMode};
-pub use server::{DevServer, StateView, WaitTimeout};
+pub use server::DevServer;
 pub use state::TaskUsageRecord;
 pub use views::{
     AdminError, AgentPatch, AgentView, AssignIssue, CommentView, DemoSeed, FaultSpec, FaultView,
@@ -48,3 +48,4 @@ pub use views::{
     SweepReport, TaskTimings, TaskView, TokenView, TriggerSpec, UsageRecord, UserView,
     UserWithToken,
 };
+pub use world::{StateView, WaitTimeout};

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use tokio::time::{Instant, MissedTickBehavior};
 
-use crate::server::Shared;
+use crate::world::Shared;
 
 /// Sweeps every `sweep_interval` (the first sweep one interval after start, like
 /// Go's ticker) until shutdown.

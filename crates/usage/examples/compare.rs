@@ -27,7 +27,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use multica_usage::{DayZone, LogRoot, Provider, ScanConfig, Scanner};
+use multica_usage::{DayZone, LogRoot, LogSource, ScanConfig, Scanner};
 use serde_json::Value;
 use support::corpus::{CorpusOptions, GeneratedFile, generate};
 
@@ -444,7 +444,7 @@ fn check(args: &Args) -> Result<()> {
         let (provider, mine_counts) =
             mine.map_or((None, Counts::default()), |(p, c)| (Some(*p), *c));
         let other_counts = other.copied().unwrap_or_default();
-        let index = usize::from(provider == Some(Provider::Codex) || key.1.starts_with("gpt"));
+        let index = usize::from(provider == Some(LogSource::Codex) || key.1.starts_with("gpt"));
         let sum = |c: &Counts| c.input + c.output + c.cache_creation + c.cache_read;
         totals[index].0 += sum(&mine_counts);
         totals[index].1 += sum(&other_counts);

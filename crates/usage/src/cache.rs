@@ -14,7 +14,7 @@ use crate::codex::{CodexState, RawUsage};
 use crate::error::{Result, UsageError};
 use crate::file_state::FileState;
 use crate::fingerprint;
-use crate::record::{Entry, Provider, Record, RecordKey, Tokens};
+use crate::record::{Entry, LogSource, Record, RecordKey, Tokens};
 use crate::strings::Strings;
 
 pub(crate) const SHARDS: usize = 64;
@@ -268,7 +268,7 @@ fn decode_shard(bytes: &[u8], strings: &mut Strings) -> Option<Vec<FileState>> {
     let mut files = Vec::new();
     for _ in 0..file_count {
         let path = PathBuf::from(input.text()?);
-        let provider = Provider::from_tag(input.byte()?)?;
+        let provider = LogSource::from_tag(input.byte()?)?;
         let project = input.option_text()?;
         let mut file = FileState::new(path, provider, project);
         file.size = input.varint()?;
@@ -363,7 +363,7 @@ mod tests {
         let session = strings.intern("session-1");
         let mut file = FileState::new(
             PathBuf::from("/p/a.jsonl"),
-            Provider::Codex,
+            LogSource::Codex,
             Some("proj".into()),
         );
         file.size = 123;

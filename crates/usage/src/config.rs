@@ -4,13 +4,13 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Result, UsageError};
 use crate::prices::PriceTable;
-use crate::record::Provider;
+use crate::record::LogSource;
 use crate::zone::DayZone;
 
 /// A folder whose `*.jsonl` files are logs of one provider.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogRoot {
-    pub provider: Provider,
+    pub provider: LogSource,
     pub path: PathBuf,
     pub layout: Layout,
 }
@@ -32,7 +32,7 @@ pub enum Layout {
 impl LogRoot {
     pub fn claude(path: impl Into<PathBuf>) -> LogRoot {
         LogRoot {
-            provider: Provider::Claude,
+            provider: LogSource::Claude,
             path: path.into(),
             layout: Layout::Tree,
         }
@@ -40,7 +40,7 @@ impl LogRoot {
 
     pub fn codex(path: impl Into<PathBuf>) -> LogRoot {
         LogRoot {
-            provider: Provider::Codex,
+            provider: LogSource::Codex,
             path: path.into(),
             layout: Layout::Tree,
         }
@@ -49,7 +49,7 @@ impl LogRoot {
     /// Logs in `folders` of the directories `depth` levels below `path` (see
     /// [`Layout::Nested`]).
     pub fn nested(
-        provider: Provider,
+        provider: LogSource,
         path: impl Into<PathBuf>,
         depth: usize,
         folders: impl IntoIterator<Item = impl Into<PathBuf>>,

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use rustc_hash::FxHashMap;
 
 use crate::codex::CodexState;
-use crate::record::{Provider, Record, RecordKey};
+use crate::record::{LogSource, Record, RecordKey};
 
 /// (message, request, sidechain) of a Claude record, for in-file reduction.
 pub(crate) type ClaudeKey = (u128, Option<u128>, bool);
@@ -13,7 +13,7 @@ pub(crate) type ClaudeKey = (u128, Option<u128>, bool);
 #[derive(Debug, Clone)]
 pub(crate) struct FileState {
     pub(crate) path: PathBuf,
-    pub(crate) provider: Provider,
+    pub(crate) provider: LogSource,
     pub(crate) project: Option<String>,
     /// Size and modification time when last read.
     pub(crate) size: u64,
@@ -33,7 +33,7 @@ pub(crate) struct FileState {
 }
 
 impl FileState {
-    pub(crate) fn new(path: PathBuf, provider: Provider, project: Option<String>) -> FileState {
+    pub(crate) fn new(path: PathBuf, provider: LogSource, project: Option<String>) -> FileState {
         FileState {
             path,
             provider,

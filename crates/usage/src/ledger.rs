@@ -17,14 +17,14 @@ use std::cmp::Ordering;
 
 use rustc_hash::FxHashMap;
 
-use crate::record::{Entry, LONG_CONTEXT_THRESHOLD, Provider, Record, RecordKey, Tokens};
+use crate::record::{Entry, LONG_CONTEXT_THRESHOLD, LogSource, Record, RecordKey, Tokens};
 use crate::strings::Strings;
 use crate::zone::DayZone;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct BucketKey {
     pub(crate) day: i32,
-    pub(crate) provider: Provider,
+    pub(crate) provider: LogSource,
     pub(crate) model: u32,
     pub(crate) session: u32,
 }
@@ -74,7 +74,7 @@ impl Ledger {
 
     pub(crate) fn insert(
         &mut self,
-        provider: Provider,
+        provider: LogSource,
         file: u32,
         record: &Record,
         strings: &Strings,
@@ -89,7 +89,7 @@ impl Ledger {
 
     pub(crate) fn remove(
         &mut self,
-        provider: Provider,
+        provider: LogSource,
         file: u32,
         record: &Record,
         strings: &Strings,
@@ -111,7 +111,7 @@ impl Ledger {
 
     fn change_group(
         &mut self,
-        provider: Provider,
+        provider: LogSource,
         key: u128,
         strings: &Strings,
         change: impl FnOnce(&mut Vec<Candidate>),
@@ -144,7 +144,7 @@ impl Ledger {
         }
     }
 
-    fn add(&mut self, provider: Provider, entry: &Entry, sign: i8) {
+    fn add(&mut self, provider: LogSource, entry: &Entry, sign: i8) {
         let key = BucketKey {
             day: self.zone.day_of(entry.timestamp_ms),
             provider,
@@ -192,10 +192,10 @@ fn group_of(file: u32, record: &Record) -> Option<(u128, Candidate)> {
 }
 
 /// The entries a group contributes. Small: usually one.
-fn winners(provider: Provider, candidates: &[Candidate], strings: &Strings) -> Vec<Entry> {
+fn winners(provider: LogSource, candidates: &[Candidate], strings: &Strings) -> Vec<Entry> {
     match provider {
-        Provider::Codex => best(candidates.iter(), strings).into_iter().collect(),
-        Provider::Claude => {
+        LogSource::Codex => best(candidates.iter(), strings).into_iter().collect(),
+        LogSource::Claude => {
             let mut main: Vec<&Candidate> = candidates.iter().filter(|c| !c.sidechain).collect();
             if main.is_empty() {
                 return best(candidates.iter(), strings).into_iter().collect();

@@ -117,7 +117,7 @@ mod zone;
 pub use config::{Layout, LogRoot, ScanConfig, default_roots};
 pub use error::{Result, UsageError};
 pub use prices::{ModelPrice, PriceTable, TierPrice};
-pub use record::{LONG_CONTEXT_THRESHOLD, Provider};
+pub use record::{LONG_CONTEXT_THRESHOLD, LogSource};
 pub use report::{
     DailyModelRow, DayRow, ModelRow, ScanResult, ScanStats, SessionRow, Totals, UsageRow,
 };

@@ -2,42 +2,43 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Which agent CLI wrote a log.
+/// Which agent CLI wrote a log, and so how it is read. Every record, row and root
+/// carries one (as its `provider`: the agent's provider name on the server).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Provider {
+pub enum LogSource {
     /// Claude Code (`~/.claude/projects/**/*.jsonl`).
     Claude,
     /// OpenAI Codex CLI (`~/.codex/sessions/**/*.jsonl`).
     Codex,
 }
 
-impl Provider {
+impl LogSource {
     /// The provider name the Multica server uses (`claude`, `codex`).
     pub fn as_str(self) -> &'static str {
         match self {
-            Provider::Claude => "claude",
-            Provider::Codex => "codex",
+            LogSource::Claude => "claude",
+            LogSource::Codex => "codex",
         }
     }
 
     pub(crate) fn tag(self) -> u8 {
         match self {
-            Provider::Claude => 0,
-            Provider::Codex => 1,
+            LogSource::Claude => 0,
+            LogSource::Codex => 1,
         }
     }
 
     pub(crate) fn from_tag(tag: u8) -> Option<Self> {
         match tag {
-            0 => Some(Provider::Claude),
-            1 => Some(Provider::Codex),
+            0 => Some(LogSource::Claude),
+            1 => Some(LogSource::Codex),
             _ => None,
         }
     }
 }
 
-impl std::fmt::Display for Provider {
+impl std::fmt::Display for LogSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::ledger::Ledger;
 use crate::prices::PriceTable;
-use crate::record::{Provider, Tokens};
+use crate::record::{LogSource, Tokens};
 use crate::strings::Strings;
 use crate::zone::date_of_day;
 
@@ -102,7 +102,7 @@ impl Totals {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct UsageRow {
     pub date: NaiveDate,
-    pub provider: Provider,
+    pub provider: LogSource,
     pub model: String,
     /// Claude Code `sessionId` (subagent logs carry their parent's), or the Codex
     /// rollout file name.
@@ -144,7 +144,7 @@ pub struct ScanResult {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DailyModelRow {
     pub date: NaiveDate,
-    pub provider: Provider,
+    pub provider: LogSource,
     pub model: String,
     #[serde(flatten)]
     pub totals: Totals,
@@ -162,7 +162,7 @@ pub struct DayRow {
 /// Usage of one model over the whole period.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ModelRow {
-    pub provider: Provider,
+    pub provider: LogSource,
     pub model: String,
     pub first_date: NaiveDate,
     pub last_date: NaiveDate,
@@ -173,7 +173,7 @@ pub struct ModelRow {
 /// Usage of one session over the whole period.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SessionRow {
-    pub provider: Provider,
+    pub provider: LogSource,
     pub session_id: String,
     pub project: Option<String>,
     pub first_date: NaiveDate,
@@ -238,7 +238,7 @@ impl ScanResult {
 
     /// Totals per (date, provider, model), sorted by date, provider, model.
     pub fn daily(&self, since: Option<NaiveDate>) -> Vec<DailyModelRow> {
-        let mut groups: BTreeMap<(NaiveDate, Provider, &str), Totals> = BTreeMap::new();
+        let mut groups: BTreeMap<(NaiveDate, LogSource, &str), Totals> = BTreeMap::new();
         for row in self.rows_since(since) {
             groups
                 .entry((row.date, row.provider, row.model.as_str()))
@@ -278,7 +278,7 @@ impl ScanResult {
     /// Totals per (provider, model), most expensive first (unpriced models last,
     /// by total tokens).
     pub fn by_model(&self, since: Option<NaiveDate>) -> Vec<ModelRow> {
-        let mut groups: BTreeMap<(Provider, &str), ModelRow> = BTreeMap::new();
+        let mut groups: BTreeMap<(LogSource, &str), ModelRow> = BTreeMap::new();
         for row in self.rows_since(since) {
             let entry = groups
                 .entry((row.provider, row.model.as_str()))
@@ -312,7 +312,7 @@ impl ScanResult {
 
     /// Totals per session, most recent first.
     pub fn sessions(&self, since: Option<NaiveDate>) -> Vec<SessionRow> {
-        let mut groups: BTreeMap<(Provider, &str), SessionRow> = BTreeMap::new();
+        let mut groups: BTreeMap<(LogSource, &str), SessionRow> = BTreeMap::new();
         for row in self.rows_since(since) {
             let entry = groups
                 .entry((row.provider, row.session_id.as_str()))
@@ -358,7 +358,7 @@ impl ScanResult {
     pub fn runtime_usage_entries(
         &self,
         since: Option<NaiveDate>,
-        provider: Option<Provider>,
+        provider: Option<LogSource>,
     ) -> Vec<RuntimeUsageEntry> {
         self.daily(since)
             .into_iter()

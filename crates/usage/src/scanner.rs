@@ -20,7 +20,7 @@ use crate::file_state::FileState;
 use crate::ledger::{Ledger, compare};
 use crate::lines::for_each_complete_line;
 use crate::parsed::ParsedBatch;
-use crate::record::{Entry, Provider, Record, RecordKey};
+use crate::record::{Entry, LogSource, Record, RecordKey};
 use crate::report::{ScanResult, ScanStats};
 use crate::strings::Strings;
 use crate::walk::{DirectoryCache, Found, project_of, walk};
@@ -53,7 +53,7 @@ struct State {
 struct Job {
     file: Option<u32>,
     found: Found,
-    provider: Provider,
+    provider: LogSource,
     start: Option<(u64, CodexState)>,
 }
 
@@ -400,11 +400,11 @@ fn read_file(job: &Job) -> std::io::Result<Outcome> {
     let mut batch = ParsedBatch::default();
     let mut resumable = true;
     let offset = match job.provider {
-        Provider::Claude => for_each_complete_line(&mut file, start, size, |line| {
+        LogSource::Claude => for_each_complete_line(&mut file, start, size, |line| {
             claude::parse_line(line, &session, &mut batch);
             ControlFlow::Continue(())
         })?,
-        Provider::Codex => {
+        LogSource::Codex => {
             if start == 0 {
                 resumable = probe_codex_replay(&mut file, size, &mut codex_state)?;
             }

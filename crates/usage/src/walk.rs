@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rustc_hash::FxHashMap;
 
 use crate::config::{Layout, LogRoot};
-use crate::record::Provider;
+use crate::record::LogSource;
 
 const RACY_WINDOW: Duration = Duration::from_secs(2);
 
@@ -55,7 +55,7 @@ pub(crate) fn mtime_of(metadata: &fs::Metadata) -> (i64, u32) {
 
 /// The project of a Claude log: the first folder below the root, if the file is in one.
 pub(crate) fn project_of(root: &LogRoot, path: &Path) -> Option<String> {
-    if root.provider != Provider::Claude {
+    if root.provider != LogSource::Claude {
         return None;
     }
     let relative = path.strip_prefix(&root.path).ok()?;
@@ -307,7 +307,7 @@ mod tests {
         fs::write(task.join("stray.jsonl"), "{}\n").expect("write");
         fs::write(dir.path().join("workspace-1").join("stray.jsonl"), "{}\n").expect("write");
         let roots = [LogRoot::nested(
-            Provider::Codex,
+            LogSource::Codex,
             dir.path(),
             2,
             ["codex-home/sessions", "codex-home/archived_sessions"],

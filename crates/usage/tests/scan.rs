@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
-use multica_usage::{DayZone, LogRoot, Provider, ScanConfig, ScanResult, Scanner};
+use multica_usage::{DayZone, LogRoot, LogSource, ScanConfig, ScanResult, Scanner};
 
 #[path = "../examples/support/corpus.rs"]
 mod corpus;
@@ -43,7 +43,7 @@ fn claude_fixture_keeps_the_largest_snapshot_drops_replays_and_counts_subagents(
     let daily = result.daily(None);
     let claude: Vec<_> = daily
         .iter()
-        .filter(|row| row.provider == Provider::Claude)
+        .filter(|row| row.provider == LogSource::Claude)
         .collect();
     assert_eq!(claude.len(), 2, "{claude:#?}");
 
@@ -71,7 +71,7 @@ fn claude_fixture_keeps_the_largest_snapshot_drops_replays_and_counts_subagents(
     let sessions = result.sessions(None);
     let session = sessions
         .iter()
-        .find(|s| s.provider == Provider::Claude)
+        .find(|s| s.provider == LogSource::Claude)
         .expect("claude session");
     assert_eq!(session.session_id, "5c1d7a3e-2b4f-4c8e-9a10-3f2e1d0c9b8a");
     assert_eq!(session.project.as_deref(), Some("-home-me-work-app"));
@@ -84,7 +84,7 @@ fn codex_fixture_counts_cached_and_reasoning_once_and_skips_replays_and_copies()
     let codex: Vec<_> = result
         .daily(None)
         .into_iter()
-        .filter(|row| row.provider == Provider::Codex)
+        .filter(|row| row.provider == LogSource::Codex)
         .collect();
     assert_eq!(codex.len(), 2, "{codex:#?}");
     let first = &codex[0].totals;
@@ -122,7 +122,7 @@ fn codex_fixture_counts_cached_and_reasoning_once_and_skips_replays_and_copies()
 #[test]
 fn server_rows_are_full_day_totals_per_model() {
     let result = scan(&fixtures());
-    let rows = result.runtime_usage_entries(Some(date("2025-10-01")), Some(Provider::Claude));
+    let rows = result.runtime_usage_entries(Some(date("2025-10-01")), Some(LogSource::Claude));
     assert_eq!(rows.len(), 2);
     assert_eq!(rows[0].date, "2025-10-01");
     assert_eq!(rows[0].provider, "claude");

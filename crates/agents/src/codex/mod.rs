@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::supervisor::{self, Ended, Launch, OutputProtocol, Reaction};
+use crate::child::{self, Ended, Launch, OutputProtocol, Reaction};
 use crate::{AgentBackend, AgentError, AgentRun, Provider, RunOutcome, RunSpec, RunStatus};
 use protocol::{AppServerClient, TurnEnd, TurnRequest};
 
@@ -64,7 +64,7 @@ impl AgentBackend for CodexBackend {
     }
 
     fn spawn(&self, spec: RunSpec, cancel: CancellationToken) -> Result<AgentRun, AgentError> {
-        let mut command = supervisor::command_for(&self.provider, &spec)?;
+        let mut command = child::command_for(&self.provider, &spec)?;
         command
             .arg("app-server")
             .args(CONFIG_OVERRIDES.iter().flat_map(|value| ["-c", value]))
@@ -90,7 +90,7 @@ impl AgentBackend for CodexBackend {
             kill_grace: spec.kill_grace,
             handshake_timeout: Some(HANDSHAKE_TIMEOUT),
         };
-        supervisor::start(launch, cancel, outcome)
+        child::start(launch, cancel, outcome)
     }
 }
 
@@ -115,7 +115,7 @@ fn outcome(ended: Ended<CodexProtocol>) -> RunOutcome {
         duration,
     } = ended;
     let (status, error) = match (
-        supervisor::stopped_outcome("codex", stopped, timeout, &stderr_tail),
+        child::stopped_outcome("codex", stopped, timeout, &stderr_tail),
         client.end(),
     ) {
         (Some((status, error)), _) => (status, Some(error)),
@@ -126,7 +126,7 @@ fn outcome(ended: Ended<CodexProtocol>) -> RunOutcome {
         ),
         (_, None) => (
             RunStatus::Failed,
-            Some(supervisor::ended_before_the_turn(
+            Some(child::ended_before_the_turn(
                 "codex",
                 exit,
                 client.last_error(),

@@ -18,7 +18,8 @@
 
 use serde_json::{Value, json};
 
-use crate::supervisor::Reaction;
+use crate::child::Reaction;
+use crate::jsonrpc::{self, Incoming, METHOD_NOT_FOUND};
 use crate::{AgentEvent, LogLevel, ModelUsage};
 
 const INITIALIZE_ID: u64 = 1;
@@ -122,16 +123,14 @@ impl AppServerClient {
 
     /// The first line to send.
     pub(crate) fn initialize_line() -> String {
-        json!({
-            "jsonrpc": "2.0",
-            "id": INITIALIZE_ID,
-            "method": "initialize",
-            "params": {
+        jsonrpc::request(
+            INITIALIZE_ID,
+            "initialize",
+            &json!({
                 "clientInfo": {"name": "multica", "version": env!("CARGO_PKG_VERSION")},
                 "capabilities": {},
-            },
-        })
-        .to_string()
+            }),
+        )
     }
 
     pub(crate) fn thread_id(&self) -> Option<&str> {
@@ -189,23 +188,16 @@ impl AppServerClient {
                 ..Reaction::default()
             };
         };
-        let method = message.get("method").and_then(Value::as_str);
-        let id = message.get("id").filter(|id| !id.is_null());
-        match (method, id) {
-            (Some(method), Some(id)) => self.on_server_request(method, id),
-            (Some(method), None) => self.on_notification(method, &message["params"]),
-            (None, Some(id)) => self.on_response(id, &message),
-            (None, None) => Reaction::default(),
+        match Incoming::of(&message) {
+            Incoming::Request { method, id } => self.on_server_request(method, id),
+            Incoming::Notification { method } => self.on_notification(method, &message["params"]),
+            Incoming::Response { id } => self.on_response(id, &message),
+            Incoming::Other => Reaction::default(),
         }
     }
 
     fn on_response(&mut self, id: &Value, message: &Value) -> Reaction {
-        let error = message.get("error").map(|error| {
-            error
-                .get("message")
-                .and_then(Value::as_str)
-                .map_or_else(|| error.to_string(), str::to_owned)
-        });
+        let error = message.get("error").map(jsonrpc::error_text);
         match (id.as_u64(), error) {
             (Some(INITIALIZE_ID), None) => {
                 let start = match self.request.resume_thread_id.clone() {
@@ -215,10 +207,7 @@ impl AppServerClient {
                     None => self.thread_request(THREAD_ID, "thread/start", None),
                 };
                 Reaction {
-                    replies: vec![
-                        json!({"jsonrpc": "2.0", "method": "initialized"}).to_string(),
-                        start,
-                    ],
+                    replies: vec![jsonrpc::notification("initialized"), start],
                     ..Reaction::default()
                 }
             }
@@ -245,18 +234,14 @@ impl AppServerClient {
                     return self.fail("codex started a thread without an id".to_owned());
                 };
                 Reaction {
-                    replies: vec![
-                        json!({
-                            "jsonrpc": "2.0",
-                            "id": TURN_ID,
-                            "method": "turn/start",
-                            "params": {
-                                "threadId": thread_id,
-                                "input": [{"type": "text", "text": self.request.prompt}],
-                            },
-                        })
-                        .to_string(),
-                    ],
+                    replies: vec![jsonrpc::request(
+                        TURN_ID,
+                        "turn/start",
+                        &json!({
+                            "threadId": thread_id,
+                            "input": [{"type": "text", "text": self.request.prompt}],
+                        }),
+                    )],
                     ..Reaction::default()
                 }
             }
@@ -293,7 +278,7 @@ impl AppServerClient {
         if let Some(thread_id) = thread_id {
             params["threadId"] = json!(thread_id);
         }
-        json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string()
+        jsonrpc::request(id, method, &params)
     }
 
     fn fail(&mut self, error: String) -> Reaction {
@@ -315,15 +300,15 @@ impl AppServerClient {
             _ => None,
         };
         let reply = match result {
-            Some(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
-            None => json!({
-                "jsonrpc": "2.0",
-                "id": id,
-                "error": {"code": -32601, "message": format!("{method} is not supported by an unattended agent")},
-            }),
+            Some(result) => jsonrpc::result_response(id, &result),
+            None => jsonrpc::error_response(
+                id,
+                METHOD_NOT_FOUND,
+                &format!("{method} is not supported by an unattended agent"),
+            ),
         };
         Reaction {
-            replies: vec![reply.to_string()],
+            replies: vec![reply],
             ..Reaction::default()
         }
     }

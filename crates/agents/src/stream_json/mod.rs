@@ -43,8 +43,8 @@ use tokio_util::sync::CancellationToken;
 
 pub use parser::{ClaudeStreamParser, ControlRequest, ParsedLine};
 
+use crate::child::{self, Ended, Launch, OutputProtocol, Reaction};
 use crate::provider::{PromptInput, Protocol, StreamJsonStyle};
-use crate::supervisor::{self, Ended, Launch, OutputProtocol, Reaction};
 use crate::{AgentBackend, AgentError, AgentRun, Provider, RunOutcome, RunSpec, RunStatus};
 
 /// What Claude Code prints on stderr when it refuses to bypass permissions as root.
@@ -86,7 +86,7 @@ impl AgentBackend for StreamJsonBackend {
     }
 
     fn spawn(&self, spec: RunSpec, cancel: CancellationToken) -> Result<AgentRun, AgentError> {
-        let mut command = supervisor::command_for(&self.provider, &spec)?;
+        let mut command = child::command_for(&self.provider, &spec)?;
         command.args(run_args(&self.style, &spec));
         let resumed = spec.resume_session_id.is_some();
         let (stdin_lines, close_stdin) = match &self.style.prompt {
@@ -107,7 +107,7 @@ impl AgentBackend for StreamJsonBackend {
             kill_grace: spec.kill_grace,
             handshake_timeout: None,
         };
-        supervisor::start(launch, cancel, move |ended| outcome(&agent, ended, resumed))
+        child::start(launch, cancel, move |ended| outcome(&agent, ended, resumed))
     }
 }
 
@@ -170,7 +170,7 @@ fn outcome(agent: &str, ended: Ended<ClaudeStreamParser>, resumed: bool) -> RunO
     let session_id = parser.session_id().map(str::to_owned);
     let final_text = parser.final_text().map(str::to_owned);
     let (status, error) = match (
-        supervisor::stopped_outcome(agent, stopped, timeout, &stderr_tail),
+        child::stopped_outcome(agent, stopped, timeout, &stderr_tail),
         &final_text,
     ) {
         (Some((status, error)), _) => (status, Some(error)),
@@ -241,7 +241,7 @@ mod tests {
 
     use super::*;
     use crate::KillGrace;
-    use crate::supervisor::StopCause;
+    use crate::child::StopCause;
 
     fn spec() -> RunSpec {
         RunSpec {

@@ -18,11 +18,11 @@ use serde::de::DeserializeOwned;
 
 use super::{error, ok_json, status_ok};
 use crate::admin::Admin;
-use crate::server::Shared;
 use crate::views::{
     AdminError, AgentPatch, AssignIssue, FaultSpec, HeartbeatActions, NewAgent, NewComment,
     NewIssue, NewUser, NewWorkspace, RuntimeSpec,
 };
+use crate::world::Shared;
 
 pub(super) fn router() -> Router<Arc<Shared>> {
     Router::new()

@@ -15,11 +15,11 @@ use axum::response::{IntoResponse, Response};
 use multica_api::wire::Workspace;
 use serde::{Deserialize, Serialize};
 
+use super::auth::AuthUser;
 use super::{error, ok_json, status_ok};
-use crate::auth::AuthUser;
 use crate::go;
-use crate::server::Shared;
 use crate::state::{State as Tables, TaskBody, TaskUsageRecord};
+use crate::world::Shared;
 
 /// Batch claim's cap on `max_tasks`.
 const MAX_BATCH: i64 = 32;

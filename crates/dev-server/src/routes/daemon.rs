@@ -15,15 +15,15 @@ use multica_api::wire::{self, AgentRuntime};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::auth::AuthUser;
 use super::{error, ok_json, status_ok};
-use crate::auth::AuthUser;
 use crate::go::{
     self, GoRequest, fold_array_items, fold_keys, null_as_default, null_items_as_default,
 };
-use crate::server::Shared;
 use crate::state::{
     CompleteInput, MessageInput, RuntimeInput, State as Tables, TaskBody, UsageInput,
 };
+use crate::world::Shared;
 
 fn invalid_body(err: &go::DecodeError) -> Response {
     tracing::debug!(error = %err, "invalid request body");

@@ -3,8 +3,11 @@
 //! under `/dev`.
 
 mod admin;
+mod auth;
 mod current;
 mod daemon;
+mod login;
+mod traffic;
 mod user;
 
 use std::sync::Arc;
@@ -18,7 +21,7 @@ use axum::routing::{get, post, put};
 use multica_api::wire::ErrorBody;
 use serde::Serialize;
 
-use crate::server::Shared;
+use crate::world::Shared;
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     let current = shared.config.mode == crate::ServerMode::Current;
@@ -104,16 +107,13 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             get(user::get_attachment),
         )
         .route("/dev/files/{file_id}", get(user::download_file))
-        .route("/login", get(user::login_page))
+        .route("/login", get(login::login_page))
         .nest("/api/daemon", daemon)
         .nest("/dev", admin::router())
         .fallback(not_found)
         // Layers run bottom-up: faults and the log wrap authentication.
-        .layer(from_fn_with_state(Arc::clone(&shared), crate::auth::layer))
-        .layer(from_fn_with_state(
-            Arc::clone(&shared),
-            crate::traffic::layer,
-        ))
+        .layer(from_fn_with_state(Arc::clone(&shared), auth::layer))
+        .layer(from_fn_with_state(Arc::clone(&shared), traffic::layer))
         // The seed has no body size limit on these routes.
         .layer(DefaultBodyLimit::disable())
         .with_state(shared)

@@ -7,6 +7,7 @@
 
 mod current;
 mod directory;
+mod issues;
 mod runtimes;
 mod tasks;
 mod user_api;

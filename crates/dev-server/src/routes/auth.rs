@@ -15,13 +15,13 @@ use axum::middleware::Next;
 use axum::response::Response;
 use uuid::Uuid;
 
-use crate::routes::plain_error;
-use crate::server::Shared;
+use super::plain_error;
+use crate::world::Shared;
 
 /// The authenticated user (the seed's `X-User-ID`).
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct AuthUser {
-    pub(crate) user_id: Uuid,
+pub(super) struct AuthUser {
+    pub(super) user_id: Uuid,
 }
 
 /// Paths guarded by `Auth` in the seed's router: everything mounted under
@@ -70,7 +70,7 @@ fn authenticate(shared: &Shared, headers: &HeaderMap) -> Result<Uuid, &'static s
         .ok_or("invalid token")
 }
 
-pub(crate) async fn layer(
+pub(super) async fn layer(
     State(shared): State<Arc<Shared>>,
     mut request: Request,
     next: Next,

@@ -1,7 +1,7 @@
-//! Supervision every backend shares: spawn the CLI in its own process group, feed
-//! its stdin, read its stdout (one protocol message per line) and stderr, deliver
-//! events with back-pressure, and stop it on cancel, timeout, or when it lingers
-//! after its final message.
+//! The agent's child process, driven the same way for every backend: spawn the CLI
+//! in its own process group, feed its stdin, read its stdout (one protocol message
+//! per line) and stderr, deliver events with back-pressure, and stop it on cancel,
+//! timeout, or when it lingers after its final message.
 //!
 //! What a line means is the backend's business ([`OutputProtocol`]); everything
 //! about processes and pipes lives here, so that Codex, OpenCode and ACP backends
@@ -47,7 +47,7 @@ const EXIT_GRACE_AFTER_FINISH: Duration = Duration::from_secs(5);
 
 const READ_CHUNK: usize = 64 * 1024;
 
-/// What the supervisor does about one line of output.
+/// What to do about one line of output.
 #[derive(Debug, Default)]
 pub(crate) struct Reaction {
     pub(crate) events: Vec<AgentEvent>,
@@ -76,7 +76,7 @@ pub(crate) trait OutputProtocol: Send + 'static {
     }
 }
 
-/// Everything needed to start and supervise one run.
+/// Everything needed to start and drive one run.
 #[derive(Debug)]
 pub(crate) struct Launch<P> {
     /// Names the CLI in logs and messages, e.g. `claude`.
@@ -127,7 +127,7 @@ impl Activity {
     }
 }
 
-/// Why the supervisor stopped the CLI.
+/// Why the CLI was stopped (rather than ending by itself).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum StopCause {
     Cancelled,
@@ -187,7 +187,7 @@ pub(crate) fn command_for(provider: &Provider, spec: &RunSpec) -> Result<Command
     Ok(command)
 }
 
-/// How a run that the supervisor stopped ended, in words naming `agent`; `None`
+/// How a run that was stopped ended, in words naming `agent`; `None`
 /// when the CLI ended by itself (or lingered after its final message), so its
 /// own output decides.
 pub(crate) fn stopped_outcome(
@@ -252,7 +252,7 @@ pub(crate) fn ended_before_the_turn(
     message
 }
 
-/// Spawns the CLI and supervises it on a task of its own; `finish` turns the ended
+/// Spawns the CLI and drives it on a task of its own; `finish` turns the ended
 /// run into its outcome.
 pub(crate) fn start<P, F>(
     launch: Launch<P>,

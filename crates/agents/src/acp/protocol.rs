@@ -1,33 +1,12 @@
-//! The Agent Client Protocol: JSON-RPC 2.0 over the CLI's stdio, one message per
-//! line. One backend for every ACP-speaking CLI (Gemini CLI, Kimi, Kiro, Goose,
-//! Hermes, Qoder…); which CLI, and the arguments that put it in ACP mode, come
-//! from its [`AgentProfile`](crate::AgentProfile).
-//!
-//! ```text
-//! → initialize                        ← result {agentCapabilities.loadSession}
-//! → session/load (resume, if offered) or session/new {cwd}
-//!                                     ← result {sessionId}  (a failed load: session/new)
-//! → session/prompt {sessionId, prompt}
-//!   ← session/update notifications (message and thought chunks, tool calls)
-//!   ← session/request_permission requests, answered "allow"
-//!                                     ← result {stopReason, usage?}
-//! ```
-//!
-//! We offer no client capabilities (no file system, no terminal): the agent works
-//! in its own work dir with its own tools, and a request for ours gets "method not
-//! found". Updates that replay a loaded session's history are not shown again.
-
-use std::sync::Arc;
-use std::time::Duration;
+//! The client side of ACP, sans IO: the handshake (initialize, session load or
+//! new, the prompt) and the turn's session/update notifications, turned into
+//! events and replies from one stdout line at a time.
 
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
 
-use crate::supervisor::{self, Ended, Launch, OutputProtocol, Reaction};
-use crate::{
-    AgentBackend, AgentError, AgentEvent, AgentRun, LogLevel, ModelUsage, Provider, RunOutcome,
-    RunSpec, RunStatus,
-};
+use crate::child::{OutputProtocol, Reaction};
+use crate::jsonrpc::{self, Incoming, METHOD_NOT_FOUND, error_text, request};
+use crate::{AgentEvent, LogLevel, ModelUsage};
 
 /// The protocol version we speak.
 const PROTOCOL_VERSION: u64 = 1;
@@ -38,55 +17,6 @@ const PROMPT_ID: u64 = 3;
 /// A fresh session after a refused load.
 const FALLBACK_SESSION_ID: u64 = 4;
 const SET_MODEL_ID: u64 = 5;
-
-/// JSON-RPC's "method not found".
-const METHOD_NOT_FOUND: i64 = -32601;
-
-/// How long the CLI may take to start, load or create the session.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(60);
-
-#[derive(Debug, Clone)]
-pub struct AcpBackend {
-    provider: Provider,
-}
-
-impl AcpBackend {
-    pub fn new(provider: Provider) -> Self {
-        Self { provider }
-    }
-}
-
-impl AgentBackend for AcpBackend {
-    fn provider(&self) -> Provider {
-        self.provider.clone()
-    }
-
-    fn spawn(&self, spec: RunSpec, cancel: CancellationToken) -> Result<AgentRun, AgentError> {
-        let command = supervisor::command_for(&self.provider, &spec)?;
-        let client = AcpClient::new(
-            spec.cwd.to_string_lossy().into_owned(),
-            spec.prompt.clone(),
-            spec.model.clone().filter(|m| !m.trim().is_empty()),
-            spec.resume_session_id
-                .clone()
-                .filter(|s| !s.trim().is_empty()),
-        );
-        let agent: Arc<str> = self.provider.as_str().into();
-        let launch = Launch {
-            agent: Arc::clone(&agent),
-            executable: spec.executable,
-            command,
-            stdin_lines: vec![AcpClient::initialize_line()],
-            close_stdin: false,
-            protocol: client,
-            timeout: spec.timeout,
-            idle_timeout: spec.idle_timeout,
-            kill_grace: spec.kill_grace,
-            handshake_timeout: Some(HANDSHAKE_TIMEOUT),
-        };
-        supervisor::start(launch, cancel, move |ended| outcome(&agent, ended))
-    }
-}
 
 /// How the prompt turn ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -194,13 +124,11 @@ impl AcpClient {
                 };
             }
         };
-        let method = message.get("method").and_then(Value::as_str);
-        let id = message.get("id").filter(|id| !id.is_null());
-        let mut reaction = match (method, id) {
-            (Some(method), Some(id)) => self.on_request(method, id, &message),
-            (Some(method), None) => self.on_notification(method, &message),
-            (None, Some(id)) => self.on_response(id, &message),
-            (None, None) => Reaction::default(),
+        let mut reaction = match Incoming::of(&message) {
+            Incoming::Request { method, id } => self.on_request(method, id, &message),
+            Incoming::Notification { method } => self.on_notification(method, &message),
+            Incoming::Response { id } => self.on_response(id, &message),
+            Incoming::Other => Reaction::default(),
         };
         reaction.ready = self.prompt_sent;
         reaction
@@ -334,24 +262,20 @@ impl AcpClient {
     fn on_request(&mut self, method: &str, id: &Value, message: &Value) -> Reaction {
         let params = message.get("params").unwrap_or(&Value::Null);
         let reply = if method == "session/request_permission" {
-            match permission_choice(params) {
-                Some(option_id) => json!({
-                    "jsonrpc": "2.0", "id": id,
-                    "result": {"outcome": {"outcome": "selected", "optionId": option_id}},
-                }),
-                None => json!({
-                    "jsonrpc": "2.0", "id": id,
-                    "result": {"outcome": {"outcome": "cancelled"}},
-                }),
-            }
+            let outcome = match permission_choice(params) {
+                Some(option_id) => json!({"outcome": "selected", "optionId": option_id}),
+                None => json!({"outcome": "cancelled"}),
+            };
+            jsonrpc::result_response(id, &json!({ "outcome": outcome }))
         } else {
-            json!({
-                "jsonrpc": "2.0", "id": id,
-                "error": {"code": METHOD_NOT_FOUND, "message": format!("{method} is not supported by this client")},
-            })
+            jsonrpc::error_response(
+                id,
+                METHOD_NOT_FOUND,
+                &format!("{method} is not supported by this client"),
+            )
         };
         Reaction {
-            replies: vec![reply.to_string()],
+            replies: vec![reply],
             ..Reaction::default()
         }
     }
@@ -455,7 +379,7 @@ impl AcpClient {
     }
 
     /// The turn is over: buffered text, and tool calls that never ran.
-    fn finish_turn(&mut self) -> Vec<AgentEvent> {
+    pub(super) fn finish_turn(&mut self) -> Vec<AgentEvent> {
         let mut events = self.flush();
         for pending in self.pending_tools.drain(..).filter(|tool| !tool.shown) {
             events.push(pending.tool_use());
@@ -516,20 +440,6 @@ fn has_content(value: &Value) -> bool {
         Value::Object(map) => !map.is_empty(),
         Value::Array(items) => !items.is_empty(),
         _ => true,
-    }
-}
-
-fn request(id: u64, method: &str, params: &Value) -> String {
-    json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string()
-}
-
-fn error_text(error: &Value) -> String {
-    let message = error.get("message").and_then(Value::as_str);
-    let code = error.get("code").and_then(Value::as_i64);
-    match (message, code) {
-        (Some(message), Some(code)) => format!("{message} (code {code})"),
-        (Some(message), None) => message.to_owned(),
-        _ => error.to_string(),
     }
 }
 
@@ -670,48 +580,6 @@ impl OutputProtocol for AcpClient {
     }
 }
 
-fn outcome(agent: &str, ended: Ended<AcpClient>) -> RunOutcome {
-    let Ended {
-        protocol: mut client,
-        exit,
-        stopped,
-        stderr_tail,
-        timeout,
-        duration,
-    } = ended;
-    // Chunks of a turn cut short still belong in the answer.
-    let _ = client.finish_turn();
-    let (status, error) = match (
-        supervisor::stopped_outcome(agent, stopped, timeout, &stderr_tail),
-        client.end(),
-    ) {
-        (Some((status, error)), _) => (status, Some(error)),
-        (None, Some(AcpEnd::Completed)) => (RunStatus::Completed, None),
-        (None, Some(AcpEnd::Failed(reason))) => (
-            RunStatus::Failed,
-            Some(format!("{agent} reported an error: {reason}")),
-        ),
-        (None, None) => (
-            RunStatus::Failed,
-            Some(supervisor::ended_before_the_turn(
-                agent,
-                exit,
-                None,
-                &stderr_tail,
-            )),
-        ),
-    };
-    RunOutcome {
-        status,
-        output: client.final_text().unwrap_or_default().to_owned(),
-        error,
-        session_id: client.session_id().map(str::to_owned),
-        exit_code: exit.and_then(|status| status.code()),
-        duration,
-        usage: client.usage(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -809,7 +677,7 @@ mod tests {
 
     /// Recorded from claude-agent-acp 0.101.0 against the fake model API.
     const RECORDED: &str =
-        include_str!("../tests/fixtures/acp_claude_agent_tool_then_answer.jsonl");
+        include_str!("../../tests/fixtures/acp_claude_agent_tool_then_answer.jsonl");
 
     #[test]
     fn a_recorded_run_of_a_real_acp_agent() {
