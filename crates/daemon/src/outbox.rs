@@ -357,15 +357,9 @@ impl Outbox {
         last
     }
 
-    /// Resolves when a sender left reports waiting (see [`Self::deliver`]), or
-    /// the server answered again after being away ([`Self::server_is_back`]).
+    /// Resolves when a sender left reports waiting (see [`Self::deliver`]).
     pub async fn reports_left_waiting(&self) {
         self.waiting.notified().await;
-    }
-
-    /// The server answered: what waits can go now, not at the next back-off.
-    pub fn server_is_back(&self) {
-        self.waiting.notify_one();
     }
 
     /// Sends the waiting entries of `task_id` in order, up to and including

@@ -33,7 +33,7 @@ pub const DEFAULT_REPORT_DAYS: u64 = 30;
 pub fn scan_config(config: &DaemonConfig) -> Result<ScanConfig, UsageError> {
     let mut roots = config.usage.log_roots.clone();
     roots.push(LogRoot::nested(
-        multica_usage::Provider::Codex,
+        multica_usage::LogSource::Codex,
         &config.workspaces_root,
         2,
         ["codex-home/sessions", "codex-home/archived_sessions"],

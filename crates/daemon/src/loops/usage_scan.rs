@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use chrono::{Local, Utc};
 use multica_api::wire::RuntimeUsageEntry;
-use multica_usage::{PriceTable, ScanResult, Scanner};
+use multica_usage::{LogSource, PriceTable, ScanResult, Scanner};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
@@ -140,22 +140,20 @@ struct RuntimeUploads {
     sent: HashMap<String, HashMap<(String, String, String), RuntimeUsageEntry>>,
 }
 
-/// The runtime of each (workspace, provider) that gets the provider's usage: the
-/// one whose agent id is the provider's, the lowest id when there are several.
-fn upload_targets(registry: &Registry) -> Vec<(String, multica_usage::Provider)> {
+/// The runtime of each (workspace, agent whose logs are scanned) that gets those
+/// logs' usage: the one whose provider is that agent, the lowest id when there
+/// are several.
+fn upload_targets(registry: &Registry) -> Vec<(String, LogSource)> {
     let mut targets = Vec::new();
     for (_, runtimes) in registry.workspaces() {
-        for provider in [
-            multica_usage::Provider::Claude,
-            multica_usage::Provider::Codex,
-        ] {
+        for source in [LogSource::Claude, LogSource::Codex] {
             let runtime = runtimes
                 .iter()
-                .filter(|runtime| runtime.provider.as_str() == provider.as_str())
+                .filter(|runtime| runtime.provider.as_str() == source.as_str())
                 .map(|runtime| runtime.id.as_str())
                 .min();
             if let Some(runtime) = runtime {
-                targets.push((runtime.to_owned(), provider));
+                targets.push((runtime.to_owned(), source));
             }
         }
     }
@@ -170,10 +168,10 @@ impl UsageScan {
         if !features.runtime_usage.worth_trying() {
             return;
         }
-        for (runtime_id, provider) in upload_targets(&self.registry) {
+        for (runtime_id, source) in upload_targets(&self.registry) {
             let sent = uploads.sent.entry(runtime_id.clone()).or_default();
             let changed: Vec<RuntimeUsageEntry> = result
-                .runtime_usage_entries(None, Some(provider))
+                .runtime_usage_entries(None, Some(source))
                 .into_iter()
                 .filter(|entry| sent.get(&entry_key(entry)) != Some(entry))
                 .collect();
