@@ -273,16 +273,11 @@ impl DaemonConfig {
             DEFAULT_AGENT_TIMEOUT,
         )?;
         // "0" turns the idle watchdog off; the wall-clock timeout still applies.
-        let agent_idle_timeout = match env.var("MULTICA_AGENT_IDLE_TIMEOUT") {
-            None => Some(DEFAULT_AGENT_IDLE_TIMEOUT),
-            Some(raw) if raw.trim() == "0" => None,
-            Some(raw) => Some(
-                parse_go_duration(&raw).map_err(|source| ConfigError::Duration {
-                    name: "MULTICA_AGENT_IDLE_TIMEOUT",
-                    source,
-                })?,
-            ),
-        };
+        let agent_idle_timeout = duration_or_off(
+            env,
+            "MULTICA_AGENT_IDLE_TIMEOUT",
+            DEFAULT_AGENT_IDLE_TIMEOUT,
+        )?;
         let status_poll_interval = duration(
             "MULTICA_DAEMON_STATUS_POLL_INTERVAL",
             None,
@@ -334,16 +329,11 @@ impl DaemonConfig {
 
         let agents = crate::agent_config::agent_settings(|name| env.var(name), &file)?;
         // "0" turns re-discovery off.
-        let agent_rediscovery_interval = match env.var("MULTICA_AGENT_REDISCOVERY_INTERVAL") {
-            None => Some(DEFAULT_AGENT_REDISCOVERY_INTERVAL),
-            Some(raw) if raw.trim() == "0" => None,
-            Some(raw) => Some(
-                parse_go_duration(&raw).map_err(|source| ConfigError::Duration {
-                    name: "MULTICA_AGENT_REDISCOVERY_INTERVAL",
-                    source,
-                })?,
-            ),
-        };
+        let agent_rediscovery_interval = duration_or_off(
+            env,
+            "MULTICA_AGENT_REDISCOVERY_INTERVAL",
+            DEFAULT_AGENT_REDISCOVERY_INTERVAL,
+        )?;
 
         let usage = UsageSettings::from_env(env, &config_file)?;
         let ui_dir = env
@@ -380,6 +370,21 @@ impl DaemonConfig {
             usage,
             ui_dir,
         })
+    }
+}
+
+/// A duration setting that `0` turns off; `default` when unset.
+pub(crate) fn duration_or_off(
+    env: &dyn Environment,
+    name: &'static str,
+    default: Duration,
+) -> Result<Option<Duration>, ConfigError> {
+    match env.var(name) {
+        None => Ok(Some(default)),
+        Some(raw) if raw.trim() == "0" => Ok(None),
+        Some(raw) => parse_go_duration(&raw)
+            .map(Some)
+            .map_err(|source| ConfigError::Duration { name, source }),
     }
 }
 

@@ -6,8 +6,7 @@ use std::time::Duration;
 use multica_usage::LogRoot;
 use tracing::warn;
 
-use super::{ConfigError, Environment};
-use crate::go_duration::parse_go_duration;
+use super::{ConfigError, Environment, duration_or_off};
 
 /// Price overrides read when present, beside the profile's `config.json`.
 pub const PRICES_FILE: &str = "prices.json";
@@ -51,16 +50,8 @@ impl UsageSettings {
                 .unwrap_or_default()
             }
         };
-        let scan_interval = match env.var("MULTICA_USAGE_SCAN_INTERVAL") {
-            None => Some(DEFAULT_SCAN_INTERVAL),
-            Some(raw) if raw.trim() == "0" => None,
-            Some(raw) => Some(
-                parse_go_duration(&raw).map_err(|source| ConfigError::Duration {
-                    name: "MULTICA_USAGE_SCAN_INTERVAL",
-                    source,
-                })?,
-            ),
-        };
+        let scan_interval =
+            duration_or_off(env, "MULTICA_USAGE_SCAN_INTERVAL", DEFAULT_SCAN_INTERVAL)?;
         let prices_file = env
             .var("MULTICA_PRICES_FILE")
             .filter(|path| !path.trim().is_empty())

@@ -327,16 +327,20 @@ mod tests {
             provider: &Provider::claude(),
             agent_timeout: Duration::from_secs(7200),
         };
-        verdict(stopped, run, names, &Redactor::new(["sekrit"]))
+        verdict(stopped, run, names, &Redactor::new(["mul_sekrit_token"]))
     }
 
     #[test]
     fn a_completed_run_is_completed_with_its_output_redacted() {
-        let run = outcome(RunStatus::Completed, "done; token sekrit", None);
+        let run = outcome(RunStatus::Completed, "done; token mul_sekrit_token", None);
         let Verdict::Complete(request) = judge(None, &run) else {
             panic!("not completed");
         };
-        assert!(!request.output.contains("sekrit"), "{}", request.output);
+        assert!(
+            !request.output.contains("mul_sekrit_token"),
+            "{}",
+            request.output
+        );
         assert_eq!(request.session_id.as_deref(), Some("s1"));
         assert_eq!(ledger_outcome(None, &run), "completed");
     }
@@ -356,19 +360,23 @@ mod tests {
         let timed_out = outcome(RunStatus::TimedOut, "", None);
         assert_eq!(
             judge(None, &timed_out),
-            Verdict::Fail("claude timed out after 2h0m0s".into())
+            Verdict::Fail("claude timed out after 2h".into())
         );
         let idle = outcome(RunStatus::TimedOut, "", Some("no output for 30m"));
         assert_eq!(
             judge(None, &idle),
             Verdict::Fail("no output for 30m".into())
         );
-        let failed = outcome(RunStatus::Failed, "", Some("exit 1: bad key sekrit"));
+        let failed = outcome(
+            RunStatus::Failed,
+            "",
+            Some("exit 1: bad key mul_sekrit_token"),
+        );
         let Verdict::Fail(reason) = judge(None, &failed) else {
             panic!("not failed");
         };
         assert!(
-            reason.starts_with("exit 1: bad key") && !reason.contains("sekrit"),
+            reason.starts_with("exit 1: bad key") && !reason.contains("mul_sekrit_token"),
             "{reason}"
         );
         let silent = outcome(RunStatus::Failed, "", None);
@@ -393,7 +401,7 @@ mod tests {
             panic!("not failed");
         };
         assert!(
-            here.starts_with("stopped on laptop by its user while Claude Code"),
+            here.starts_with("stopped on laptop by its user while Claude was working"),
             "{here}"
         );
         assert_eq!(
