@@ -91,7 +91,7 @@ pub(crate) struct Launch<P> {
     /// end before it starts, and never asks anything back.
     pub(crate) close_stdin: bool,
     pub(crate) protocol: P,
-    pub(crate) timeout: Duration,
+    pub(crate) timeout: Option<Duration>,
     /// See [`RunSpec::idle_timeout`](crate::RunSpec::idle_timeout).
     pub(crate) idle_timeout: Option<Duration>,
     pub(crate) kill_grace: KillGrace,
@@ -148,7 +148,7 @@ pub(crate) struct Ended<P> {
     pub(crate) exit: Option<ExitStatus>,
     pub(crate) stopped: Option<StopCause>,
     pub(crate) stderr_tail: String,
-    pub(crate) timeout: Duration,
+    pub(crate) timeout: Option<Duration>,
     pub(crate) duration: Duration,
 }
 
@@ -193,14 +193,17 @@ pub(crate) fn command_for(provider: &Provider, spec: &RunSpec) -> Result<Command
 pub(crate) fn stopped_outcome(
     agent: &str,
     stopped: Option<StopCause>,
-    timeout: Duration,
+    timeout: Option<Duration>,
     stderr_tail: &str,
 ) -> Option<(RunStatus, String)> {
     let human = |d: Duration| humantime::format_duration(d).to_string();
     Some(match stopped? {
         StopCause::TimedOut => (
             RunStatus::TimedOut,
-            format!("{agent} timed out after {}", human(timeout)),
+            match timeout {
+                Some(limit) => format!("{agent} timed out after {}", human(limit)),
+                None => format!("{agent} timed out"),
+            },
         ),
         StopCause::Idle(quiet) => (
             RunStatus::TimedOut,
@@ -393,7 +396,7 @@ where
 
 #[derive(Debug, Clone, Copy)]
 struct Limits {
-    timeout: Duration,
+    timeout: Option<Duration>,
     idle_timeout: Option<Duration>,
     kill_grace: KillGrace,
     handshake_timeout: Option<Duration>,
@@ -431,7 +434,7 @@ async fn wait_for_exit(
         ready,
     } = signals;
     const NEVER: Duration = Duration::from_secs(365 * 24 * 3600);
-    let deadline = tokio::time::sleep(limits.timeout);
+    let deadline = tokio::time::sleep(limits.timeout.unwrap_or(NEVER));
     tokio::pin!(deadline);
     let linger = tokio::time::sleep(NEVER);
     tokio::pin!(linger);
@@ -444,7 +447,7 @@ async fn wait_for_exit(
         tokio::select! {
             status = child.wait() => return (status.ok(), None),
             () = cancel.cancelled() => break StopCause::Cancelled,
-            () = &mut deadline => break StopCause::TimedOut,
+            () = &mut deadline, if limits.timeout.is_some() => break StopCause::TimedOut,
             () = &mut idle_check, if limits.idle_timeout.is_some() => {
                 let idle = limits.idle_timeout.unwrap_or(NEVER);
                 let quiet = activity.quiet_for();

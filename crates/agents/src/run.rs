@@ -41,8 +41,8 @@ pub struct RunSpec {
     pub resume_session_id: Option<String>,
     /// Set on top of (and overriding) the inherited environment.
     pub env: Vec<(String, String)>,
-    /// The longest the run may take, from spawn to exit.
-    pub timeout: Duration,
+    /// The longest the run may take, from spawn to exit (`None`: no wall clock).
+    pub timeout: Option<Duration>,
     /// Stop the run when the CLI has printed nothing (stdout or stderr) for this
     /// long: a CLI stuck on a prompt or a dead connection would otherwise hold its
     /// slot until `timeout`.

@@ -25,7 +25,7 @@ fn spec(dir: &Path, executable: PathBuf, timeout: Duration) -> RunSpec {
         model: None,
         resume_session_id: None,
         env: vec![("FROM_SPEC".into(), "yes".into())],
-        timeout,
+        timeout: Some(timeout),
         idle_timeout: None,
         kill_grace: KillGrace {
             after_interrupt: Duration::from_millis(500),

@@ -379,7 +379,7 @@ async fn timeout_stops_the_run() {
     let dir = tempfile::tempdir().expect("dir");
     let script = write_script(dir.path(), "claude", &format!("echo '{INIT}'\nsleep 600"));
     let mut spec = fake_spec(&script, dir.path());
-    spec.timeout = Duration::from_millis(500);
+    spec.timeout = Some(Duration::from_millis(500));
     let run = StreamJsonBackend::claude()
         .spawn(spec, CancellationToken::new())
         .expect("spawn");

@@ -275,12 +275,13 @@ impl DaemonClient {
         self.post(&path, request).await
     }
 
-    pub async fn fail_task(&self, task_id: &str, error: &str) -> Result<AgentTask, ApiError> {
+    pub async fn fail_task(
+        &self,
+        task_id: &str,
+        request: &FailRequest,
+    ) -> Result<AgentTask, ApiError> {
         let path = format!("/api/daemon/tasks/{}/fail", segment(task_id));
-        let body = FailRequest {
-            error: error.to_owned(),
-        };
-        self.post(&path, &body).await
+        self.post(&path, request).await
     }
 
     pub async fn task_status(&self, task_id: &str) -> Result<TaskStatus, ApiError> {

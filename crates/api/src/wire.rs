@@ -370,7 +370,8 @@ pub struct StoredTaskMessage {
     pub output: Option<String>,
 }
 
-/// What the daemon sends on completion. `branch_name` is dropped by seed servers.
+/// What the daemon sends on completion. Seed servers read only `output`,
+/// `pr_url`, `session_id` and `work_dir`; the rest is ignored there.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct CompleteRequest {
@@ -383,12 +384,49 @@ pub struct CompleteRequest {
     pub session_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub work_dir: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub durable_work_dir: Option<String>,
+    /// The agent's session cannot be resumed (Codex wrote no rollout): the
+    /// server forgets it instead of handing it to the next run.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub session_rollout_missing: bool,
+    /// A session this run abandoned (its resume was refused): never resumed again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retired_session_id: Option<String>,
 }
 
+/// What the daemon sends when a task fails. Seed servers read only `error`;
+/// current servers retry some `failure_reason`s (`timeout`, `runtime_offline`,
+/// `runtime_recovery`, a provider's network error, …) in a new task that resumes
+/// `session_id` in `work_dir`, and classify the `error` text when no reason is given.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct FailRequest {
     pub error: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure_reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub work_dir: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub durable_work_dir: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub branch_name: Option<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub session_rollout_missing: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retired_session_id: Option<String>,
+}
+
+impl FailRequest {
+    /// A failure with only its words (what a seed server reads).
+    pub fn because(error: impl Into<String>) -> Self {
+        Self {
+            error: error.into(),
+            ..Self::default()
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

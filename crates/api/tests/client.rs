@@ -215,7 +215,10 @@ async fn server_errors_and_throttling_are_retryable() {
                 .into_response()
         })
         .await;
-        let error = client.fail_task("t", "x").await.expect_err("error status");
+        let error = client
+            .fail_task("t", &multica_api::wire::FailRequest::because("x"))
+            .await
+            .expect_err("error status");
         assert!(error.is_retryable(), "{status}: {error:?}");
         assert_eq!(error.message, "<html>proxy error</html>");
     }

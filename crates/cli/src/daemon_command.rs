@@ -79,7 +79,7 @@ struct StartArgs {
     /// Heartbeat interval, e.g. 15s (env: MULTICA_DAEMON_HEARTBEAT_INTERVAL).
     #[arg(long, value_parser = parse_go_duration)]
     heartbeat_interval: Option<Duration>,
-    /// Longest a task may run, e.g. 2h (env: MULTICA_AGENT_TIMEOUT).
+    /// Longest one agent run may take, e.g. 2h; 0 or unset: no limit (env: MULTICA_AGENT_TIMEOUT).
     #[arg(long, value_parser = parse_go_duration)]
     agent_timeout: Option<Duration>,
     /// Tasks that may run at once (env: MULTICA_DAEMON_MAX_CONCURRENT_TASKS).

@@ -1,5 +1,6 @@
 //! Durations written the way the Go daemon accepts them (`time.ParseDuration`):
-//! `500ms`, `3s`, `1m30s`, `2h`, `1.5h`. Users move their flags and env vars over
+//! `500ms`, `3s`, `1m30s`, `2h`, `1.5h`, plus the day suffix today's daemon
+//! adds (`2d`, `1.5d`, `1d12h`). Users move their flags and env vars over
 //! unchanged, so the syntax must match, not merely resemble.
 
 use std::time::Duration;
@@ -53,6 +54,7 @@ pub fn parse_go_duration(input: &str) -> Result<Duration, DurationError> {
             "s" => 1e9,
             "m" => 60e9,
             "h" => 3600e9,
+            "d" => 86_400e9,
             "" => return Err(fail("missing unit")),
             _ => return Err(fail("unknown unit")),
         };
@@ -111,6 +113,13 @@ mod tests {
         assert_eq!(parsed("7ns"), Duration::from_nanos(7));
         assert_eq!(parsed("0"), Duration::ZERO);
         assert_eq!(parsed("+5s"), Duration::from_secs(5));
+    }
+
+    #[test]
+    fn accepts_the_day_suffix_of_todays_daemon() {
+        assert_eq!(parsed("2d"), Duration::from_secs(2 * 86_400));
+        assert_eq!(parsed("1.5d"), Duration::from_secs(36 * 3_600));
+        assert_eq!(parsed("1d12h"), Duration::from_secs(36 * 3_600));
     }
 
     #[test]

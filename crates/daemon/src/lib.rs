@@ -4,7 +4,8 @@
 //! and follows a task from claim to report.
 //!
 //! From the bottom up:
-//! - leaves: [`events`], `backoff`, `sync`, [`go_duration`], [`server_features`];
+//! - leaves: [`events`], [`failure`], `backoff`, `sync`, [`go_duration`],
+//!   [`server_features`];
 //! - components that know nothing of the engine: configuration ([`config`],
 //!   [`cli_config`], [`agent_config`]), agent discovery ([`discovery`],
 //!   [`agent_detection`]), task directories ([`execenv`], [`brief`]), the
@@ -28,6 +29,7 @@ pub mod disk_usage;
 mod engine;
 pub mod events;
 pub mod execenv;
+pub mod failure;
 pub mod gc;
 pub mod go_duration;
 mod grants;

@@ -20,12 +20,13 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use multica_api::wire::{CompleteRequest, TaskMessage, TaskUsageEntry};
+use multica_api::wire::{CompleteRequest, FailRequest, TaskMessage, TaskUsageEntry};
 use multica_api::{ApiError, DaemonClient};
 use serde::{Deserialize, Serialize};
 use tracing::{debug, info, warn};
 
 use crate::backoff::Backoff;
+use crate::failure::FailureReason;
 
 /// First retry after this long by default; doubled per failed attempt (see
 /// [`Backoff`]).
@@ -52,8 +53,10 @@ pub enum Report {
     Complete {
         request: CompleteRequest,
     },
+    /// Files written before the failure's reason was sent hold only `error`.
     Fail {
-        error: String,
+        #[serde(flatten)]
+        request: FailRequest,
     },
 }
 
@@ -233,8 +236,12 @@ impl Outbox {
             };
             let task_id = task_id.trim().to_owned();
             if !task_id.is_empty() && !settled.contains(&task_id) {
+                // The reason current servers retry a task a crashed daemon left.
                 let report = Report::Fail {
-                    error: ORPHAN_ERROR.to_owned(),
+                    request: FailRequest {
+                        failure_reason: Some(FailureReason::RuntimeRecovery.as_str().to_owned()),
+                        ..FailRequest::because(ORPHAN_ERROR)
+                    },
                 };
                 if let Err(error) = self.write(&task_id, report) {
                     warn!(%task_id, %error, "cannot queue the failure of a task left running");
@@ -422,7 +429,7 @@ pub async fn send(client: &DaemonClient, entry: &Entry) -> Delivery {
         }
         Report::Usage { usage } => client.report_task_usage(task_id, usage).await,
         Report::Complete { request } => client.complete_task(task_id, request).await.map(drop),
-        Report::Fail { error } => client.fail_task(task_id, error).await.map(drop),
+        Report::Fail { request } => client.fail_task(task_id, request).await.map(drop),
     };
     match result {
         Ok(()) => Delivery::Delivered,
@@ -510,7 +517,12 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let outbox = Outbox::open(dir.path().to_owned(), DEFAULT_FIRST_RETRY);
         outbox
-            .write("t1", Report::Fail { error: "x".into() })
+            .write(
+                "t1",
+                Report::Fail {
+                    request: FailRequest::because("x"),
+                },
+            )
             .expect("write");
         outbox.write("t2", complete("a")).expect("write");
         let reopened = Outbox::open(dir.path().to_owned(), DEFAULT_FIRST_RETRY);
@@ -565,6 +577,37 @@ mod tests {
         assert_eq!(pending[0].0, good);
         assert!(!bad.exists());
         assert!(bad.with_extension("corrupt").exists());
+    }
+
+    #[test]
+    fn a_failure_left_by_an_older_daemon_still_goes_out() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let outbox = Outbox::open(dir.path().to_owned(), DEFAULT_FIRST_RETRY);
+        let old = dir.path().join("000000000001-t1-fail.json");
+        let body = br#"{"version":1,"task_id":"t1","report":{"kind":"fail","error":"boom"},"created_at":1}"#;
+        fs::write(&old, body).expect("old entry");
+        let pending = outbox.pending();
+        assert_eq!(pending.len(), 1, "the old file parses");
+        assert_eq!(
+            pending[0].1.report,
+            Report::Fail {
+                request: FailRequest::because("boom")
+            }
+        );
+    }
+
+    #[test]
+    fn orphans_are_failed_with_the_reason_servers_retry() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let outbox = Outbox::open(dir.path().to_owned(), DEFAULT_FIRST_RETRY);
+        outbox.mark_running("t9");
+        let reopened = Outbox::open(dir.path().to_owned(), DEFAULT_FIRST_RETRY);
+        assert_eq!(reopened.take_orphans(), ["t9"]);
+        let Report::Fail { request } = &reopened.pending()[0].1.report else {
+            panic!("not a failure");
+        };
+        assert_eq!(request.failure_reason.as_deref(), Some("runtime_recovery"));
+        assert_eq!(request.error, ORPHAN_ERROR);
     }
 
     #[test]

@@ -235,3 +235,82 @@ async fn the_daemon_socket_wakes_the_claim_at_once_and_carries_heartbeats() {
     assert_eq!(runtime.status, "online");
     engine.stop().await;
 }
+
+#[tokio::test]
+async fn a_failed_run_carries_its_reason_and_the_servers_retry_resumes_its_session() {
+    let harness = Harness::current(Script::NetworkErrorOnce).await;
+    let engine = harness.start_engine().await;
+    let first = harness
+        .assign_new_issue(&harness.workspace_id, "Flaky network")
+        .await;
+    let failed = harness.wait_for_status(&first.id, TaskStatus::Failed).await;
+    assert_eq!(
+        failed.failure_reason.as_deref(),
+        Some("agent_error.provider_network"),
+        "{failed:?}"
+    );
+    assert!(
+        failed
+            .error
+            .as_deref()
+            .is_some_and(|error| error.contains("stream disconnected")),
+        "{failed:?}"
+    );
+    assert_eq!(
+        failed.session_id.as_deref(),
+        Some("sess-net"),
+        "the session is kept"
+    );
+    let work_dir = failed
+        .work_dir
+        .clone()
+        .expect("the work dir is sent with the failure");
+
+    // The server retries a network error in a new task, which the daemon runs in
+    // the same directory, resuming the session.
+    let first_id = first.id.clone();
+    let retry = harness
+        .server
+        .wait_until(WAIT, |state| {
+            state
+                .tasks()
+                .into_iter()
+                .find(|task| task.retry_of_task_id.as_deref() == Some(first_id.as_str()))
+                .filter(|task| task.status == TaskStatus::Completed)
+        })
+        .await
+        .expect("the retry completes");
+    assert_eq!(retry.attempt, 2);
+    assert_eq!(retry.work_dir.as_deref(), Some(work_dir.as_str()));
+    let args = std::fs::read_to_string(std::path::Path::new(&work_dir).join("args.txt"))
+        .expect("the retry ran in the same directory");
+    assert!(args.contains("--resume sess-net"), "{args}");
+    engine.stop().await;
+}
+
+#[tokio::test]
+async fn an_agent_that_goes_silent_is_stopped_by_the_watchdog_with_its_reason() {
+    let mut harness = Harness::current(Script::Hang).await;
+    harness.config.idle_watchdog = Some(Duration::from_secs(1));
+    harness.config.tool_watchdog = Some(Duration::from_secs(1));
+    let engine = harness.start_engine().await;
+    let task = harness
+        .assign_new_issue(&harness.workspace_id, "Stuck agent")
+        .await;
+    let pids = support::wait_for_pids(&harness.config.workspaces_root).await;
+    let failed = harness.wait_for_status(&task.id, TaskStatus::Failed).await;
+    assert_eq!(
+        failed.failure_reason.as_deref(),
+        Some("idle_watchdog"),
+        "{failed:?}"
+    );
+    assert!(
+        failed
+            .error
+            .as_deref()
+            .is_some_and(|error| error.contains("force-stopped by idle watchdog")),
+        "{failed:?}"
+    );
+    support::wait_until_dead(&pids, Duration::from_secs(15)).await;
+    engine.stop().await;
+}

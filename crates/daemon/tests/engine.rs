@@ -209,7 +209,7 @@ async fn a_cancelled_task_loses_its_whole_process_tree_and_reports_only_the_tran
 #[tokio::test]
 async fn an_agent_that_runs_too_long_is_stopped_and_the_task_failed() {
     let mut harness = Harness::new(Script::Hang).await;
-    harness.config.agent_timeout = Duration::from_secs(1);
+    harness.config.agent_timeout = Some(Duration::from_secs(1));
     let engine = harness.start_engine().await;
     let task = harness
         .assign_new_issue(&harness.workspace_id, "Slow")

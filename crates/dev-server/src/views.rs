@@ -380,6 +380,15 @@ pub struct TaskView {
     /// What `complete` stored: `{"output","pr_url","session_id","work_dir"}`.
     pub result: Option<Value>,
     pub error: Option<String>,
+    /// Current mode: the reason the daemon gave for a failure.
+    #[serde(default)]
+    pub failure_reason: Option<String>,
+    /// 1 for a first run; a retry of a failed task counts on.
+    #[serde(default = "first_attempt")]
+    pub attempt: u32,
+    /// The failed task this one retries.
+    #[serde(default)]
+    pub retry_of_task_id: Option<String>,
     pub session_id: Option<String>,
     pub work_dir: Option<String>,
     pub trigger_comment_id: Option<String>,
@@ -394,6 +403,10 @@ pub struct TaskView {
     /// for measurements.
     #[serde(default)]
     pub timings: TaskTimings,
+}
+
+fn first_attempt() -> u32 {
+    1
 }
 
 /// RFC 3339 with milliseconds.

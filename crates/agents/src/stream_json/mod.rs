@@ -251,7 +251,7 @@ mod tests {
             model: Some("opus".into()),
             resume_session_id: Some("s-9".into()),
             env: vec![],
-            timeout: Duration::from_secs(1),
+            timeout: Some(Duration::from_secs(1)),
             idle_timeout: None,
             kill_grace: KillGrace::default(),
         }
@@ -312,7 +312,7 @@ mod tests {
             exit,
             stopped,
             stderr_tail: stderr_tail.to_owned(),
-            timeout: Duration::from_secs(2 * 3600),
+            timeout: Some(Duration::from_secs(2 * 3600)),
             duration: Duration::ZERO,
         }
     }

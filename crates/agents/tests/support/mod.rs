@@ -147,7 +147,7 @@ impl Sandbox {
             model: None,
             resume_session_id: None,
             env: self.claude_env(api),
-            timeout: RUN_LIMIT,
+            timeout: Some(RUN_LIMIT),
             idle_timeout: None,
             kill_grace: KillGrace::default(),
         }
@@ -163,7 +163,7 @@ pub(crate) fn fake_spec(executable: &Path, cwd: &Path) -> RunSpec {
         model: None,
         resume_session_id: None,
         env: Vec::new(),
-        timeout: RUN_LIMIT,
+        timeout: Some(RUN_LIMIT),
         idle_timeout: None,
         kill_grace: KillGrace {
             after_interrupt: Duration::from_millis(300),

@@ -19,9 +19,10 @@ use crate::go_duration::{DurationError, parse_go_duration};
 pub const DEFAULT_SERVER_URL: &str = "ws://localhost:8080/ws";
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(3);
 pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(15);
-pub const DEFAULT_AGENT_TIMEOUT: Duration = Duration::from_secs(2 * 60 * 60);
-/// How long an agent may print nothing before it is considered stuck.
-pub const DEFAULT_AGENT_IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// How long an agent may say nothing before the watchdog stops it as stuck.
+pub const DEFAULT_IDLE_WATCHDOG: Duration = Duration::from_secs(30 * 60);
+/// The same while one of its tool calls runs (a build, a test suite).
+pub const DEFAULT_TOOL_WATCHDOG: Duration = Duration::from_secs(2 * 60 * 60);
 pub const DEFAULT_MAX_CONCURRENT_TASKS: usize = 20;
 pub const DEFAULT_HEALTH_PORT: u16 = 19514;
 pub const DEFAULT_RUNTIME_NAME: &str = "Local Agent";
@@ -50,9 +51,15 @@ pub struct DaemonConfig {
     pub max_concurrent_tasks: usize,
     pub poll_interval: Duration,
     pub heartbeat_interval: Duration,
-    pub agent_timeout: Duration,
-    /// Stop an agent that printed nothing for this long (`None`: never).
-    pub agent_idle_timeout: Option<Duration>,
+    /// The longest one agent run may take (`None`, the default, as today's Go
+    /// daemon: no wall clock; the watchdogs catch a stuck agent).
+    pub agent_timeout: Option<Duration>,
+    /// Stop an agent that said nothing for this long (`None`: the whole
+    /// watchdog is off, the tool window too).
+    pub idle_watchdog: Option<Duration>,
+    /// The silence allowed while a tool call of the agent runs (`None`: a
+    /// running tool never trips the watchdog).
+    pub tool_watchdog: Option<Duration>,
     pub status_poll_interval: Duration,
     pub config_reload_interval: Duration,
     pub workspace_sync_interval: Duration,
@@ -267,17 +274,31 @@ impl DaemonConfig {
             overrides.heartbeat_interval,
             DEFAULT_HEARTBEAT_INTERVAL,
         )?;
-        let agent_timeout = duration(
-            "MULTICA_AGENT_TIMEOUT",
-            overrides.agent_timeout,
-            DEFAULT_AGENT_TIMEOUT,
-        )?;
+        // `0` (and no setting at all) means no wall clock, as upstream.
+        let agent_timeout = match overrides.agent_timeout {
+            Some(limit) => Some(limit),
+            None => env
+                .var("MULTICA_AGENT_TIMEOUT")
+                .map(|raw| parse_go_duration(&raw))
+                .transpose()
+                .map_err(|source| ConfigError::Duration {
+                    name: "MULTICA_AGENT_TIMEOUT",
+                    source,
+                })?,
+        }
+        .filter(|limit| !limit.is_zero());
+        // Upstream's names; ours (MULTICA_AGENT_IDLE_TIMEOUT) still works.
+        let idle_name = if env.var("MULTICA_AGENT_IDLE_WATCHDOG").is_some()
+            || env.var("MULTICA_AGENT_IDLE_TIMEOUT").is_none()
+        {
+            "MULTICA_AGENT_IDLE_WATCHDOG"
+        } else {
+            "MULTICA_AGENT_IDLE_TIMEOUT"
+        };
+        let idle_watchdog = duration_or_off(env, idle_name, DEFAULT_IDLE_WATCHDOG)?;
+        let tool_watchdog =
+            duration_or_off(env, "MULTICA_AGENT_TOOL_WATCHDOG", DEFAULT_TOOL_WATCHDOG)?;
         // "0" turns the idle watchdog off; the wall-clock timeout still applies.
-        let agent_idle_timeout = duration_or_off(
-            env,
-            "MULTICA_AGENT_IDLE_TIMEOUT",
-            DEFAULT_AGENT_IDLE_TIMEOUT,
-        )?;
         let status_poll_interval = duration(
             "MULTICA_DAEMON_STATUS_POLL_INTERVAL",
             None,
@@ -354,7 +375,8 @@ impl DaemonConfig {
             poll_interval,
             heartbeat_interval,
             agent_timeout,
-            agent_idle_timeout,
+            idle_watchdog,
+            tool_watchdog,
             status_poll_interval,
             config_reload_interval: DEFAULT_CONFIG_RELOAD_INTERVAL,
             workspace_sync_interval: DEFAULT_WORKSPACE_SYNC_INTERVAL,
@@ -434,7 +456,10 @@ mod tests {
         assert_eq!(config.server_url.as_str(), "http://localhost:8080");
         assert_eq!(config.poll_interval, Duration::from_secs(3));
         assert_eq!(config.heartbeat_interval, Duration::from_secs(15));
-        assert_eq!(config.agent_timeout, Duration::from_secs(7200));
+        // Today's Go daemon has no wall clock by default (the seed's was 2 h).
+        assert_eq!(config.agent_timeout, None);
+        assert_eq!(config.idle_watchdog, Some(Duration::from_secs(30 * 60)));
+        assert_eq!(config.tool_watchdog, Some(Duration::from_secs(2 * 60 * 60)));
         assert_eq!(config.max_concurrent_tasks, 20);
         assert_eq!(config.health_port, 19514);
         assert_eq!(config.daemon_id, "box");
@@ -444,6 +469,44 @@ mod tests {
             home.path().join("multica_workspaces")
         );
         assert_eq!(config.agents[0].executable, PathBuf::from("claude"));
+    }
+
+    #[test]
+    fn no_wall_clock_unless_asked_and_the_watchdogs_under_upstreams_names() {
+        let home = tempfile::tempdir().expect("tempdir");
+        let zero = load(
+            &[("MULTICA_AGENT_TIMEOUT", "0")],
+            ConfigOverrides::default(),
+            home.path(),
+        )
+        .expect("0 is accepted: no wall clock");
+        assert_eq!(zero.agent_timeout, None);
+        let vars = [
+            ("MULTICA_AGENT_TIMEOUT", "1d"),
+            ("MULTICA_AGENT_IDLE_WATCHDOG", "10m"),
+            ("MULTICA_AGENT_TOOL_WATCHDOG", "0"),
+        ];
+        let upstream = load(&vars, ConfigOverrides::default(), home.path()).expect("config");
+        assert_eq!(upstream.agent_timeout, Some(Duration::from_secs(86_400)));
+        assert_eq!(upstream.idle_watchdog, Some(Duration::from_secs(600)));
+        assert_eq!(upstream.tool_watchdog, None);
+        let ours = load(
+            &[("MULTICA_AGENT_IDLE_TIMEOUT", "0")],
+            ConfigOverrides::default(),
+            home.path(),
+        )
+        .expect("config");
+        assert_eq!(ours.idle_watchdog, None, "the older name still works");
+        let both = [
+            ("MULTICA_AGENT_IDLE_TIMEOUT", "0"),
+            ("MULTICA_AGENT_IDLE_WATCHDOG", "5m"),
+        ];
+        let both = load(&both, ConfigOverrides::default(), home.path()).expect("config");
+        assert_eq!(
+            both.idle_watchdog,
+            Some(Duration::from_secs(300)),
+            "upstream's name wins"
+        );
     }
 
     #[test]
@@ -469,7 +532,7 @@ mod tests {
         let from_env = load(&vars, ConfigOverrides::default(), home.path()).expect("config");
         assert_eq!(from_env.server_url.as_str(), "https://from-env.example");
         assert_eq!(from_env.poll_interval, Duration::from_millis(500));
-        assert_eq!(from_env.agent_timeout, Duration::from_secs(5400));
+        assert_eq!(from_env.agent_timeout, Some(Duration::from_secs(5400)));
         assert_eq!(from_env.max_concurrent_tasks, 4);
         assert_eq!(
             from_env.agents[0].executable,

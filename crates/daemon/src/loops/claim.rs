@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use multica_agents::Provider;
-use multica_api::wire::AgentTask;
+use multica_api::wire::{AgentTask, FailRequest};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -134,7 +134,10 @@ impl Claimer {
                     self.tasks.spawn(async move {
                         let _ = server
                             .client
-                            .fail_task(&task.id, "the daemon had no room for this task")
+                            .fail_task(
+                                &task.id,
+                                &FailRequest::because("the daemon had no room for this task"),
+                            )
                             .await;
                     });
                     continue;

@@ -131,7 +131,7 @@ impl Heartbeat {
             model: agent.model.clone(),
             resume_session_id: None,
             env: Vec::new(),
-            timeout: PING_TIMEOUT,
+            timeout: Some(PING_TIMEOUT),
             idle_timeout: None,
             kill_grace: multica_agents::KillGrace::default(),
         };

@@ -2,8 +2,10 @@
 //! server as the task's failure, in these words.
 
 use multica_api::ApiError;
+use multica_api::wire::FailRequest;
 
 use crate::execenv::ExecEnvError;
+use crate::failure::classify;
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum TaskError {
@@ -24,6 +26,18 @@ pub(crate) enum TaskError {
         provider: String,
         source: multica_agents::AgentError,
     },
+}
+
+impl TaskError {
+    /// The report of a task that failed this way: its words, and the reason the
+    /// server's classifier gives them.
+    pub(crate) fn failure_request(&self) -> FailRequest {
+        let error = self.to_string();
+        FailRequest {
+            failure_reason: Some(classify(&error).as_str().to_owned()),
+            ..FailRequest::because(error)
+        }
+    }
 }
 
 #[cfg(test)]

@@ -67,6 +67,9 @@ pub(crate) enum StopReason {
     DaemonStopping,
     /// Someone on this machine stopped it (the app's tray or window).
     CancelledHere,
+    /// It said nothing for this long (the idle watchdog, or the tool watchdog
+    /// while a tool call ran).
+    Silent(Duration),
 }
 
 /// What can stop a task before its agent ends.
@@ -119,7 +122,7 @@ pub(crate) async fn run(
         let stops = Stops { daemon: &stop, here: &stop_here };
         let outcome = match execute(kit, &task, &runtime, &workspace_id, &agent_name, stops).await {
             Ok(outcome) => outcome,
-            Err(error) => settle::fail(kit, &task.id, error.to_string()).await,
+            Err(error) => settle::fail(kit, &task.id, error.failure_request()).await,
         };
         // Its end is delivered or waiting in the outbox: no orphan if we die now.
         kit.outbox.clear_running(&task.id);

@@ -46,7 +46,9 @@ impl Prepared {
             resume_session_id: task.prior_session_id.clone().filter(|id| !id.is_empty()),
             env: self.env.clone(),
             timeout: kit.config.agent_timeout,
-            idle_timeout: kit.config.agent_idle_timeout,
+            // The watchdog (task/watch.rs) judges silence by the agent's events,
+            // with a longer window while a tool runs.
+            idle_timeout: None,
             kill_grace: multica_agents::KillGrace::default(),
         }
     }

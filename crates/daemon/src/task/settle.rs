@@ -3,14 +3,17 @@
 //! the local ledger and, on current servers, with the task. Results go through
 //! the outbox, so a server that is away gets them later.
 
+use std::time::Duration;
+
 use multica_agents::{ModelUsage, Provider, RunOutcome, RunStatus};
-use multica_api::wire::{AgentTask, CompleteRequest, TaskStatus, TaskUsageEntry};
+use multica_api::wire::{AgentTask, CompleteRequest, FailRequest, TaskStatus, TaskUsageEntry};
 use multica_usage::PriceTable;
 use multica_usage::task_runs::{TaskModelUsage, TaskUsage, TokenCounts};
 use tracing::{debug, info, warn};
 
 use super::{StopReason, TaskKit};
 use crate::events::{EngineEvent, TaskOutcome};
+use crate::failure::{FailureReason, classify, poisoned_answer, poisoned_error};
 use crate::go_duration::format_duration;
 use crate::outbox::{Delivery, Report};
 use crate::registry::RuntimeBinding;
@@ -24,7 +27,7 @@ const REPORT_ATTEMPTS: u32 = 4;
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum Verdict {
     Complete(CompleteRequest),
-    Fail(String),
+    Fail(FailRequest),
     /// The server cancelled the task: nothing but the transcript is reported.
     Cancelled,
 }
@@ -34,7 +37,17 @@ pub(super) enum Verdict {
 pub(super) struct Names<'a> {
     pub(super) device: &'a str,
     pub(super) provider: &'a Provider,
-    pub(super) agent_timeout: std::time::Duration,
+    pub(super) agent_timeout: Option<Duration>,
+}
+
+/// A failure with its reason and the session it leaves, so that a retry on a
+/// current server resumes it.
+fn failure(error: String, reason: FailureReason, outcome: &RunOutcome) -> Verdict {
+    Verdict::Fail(FailRequest {
+        failure_reason: Some(reason.as_str().to_owned()),
+        session_id: outcome.session_id.clone().filter(|id| !id.is_empty()),
+        ..FailRequest::because(error)
+    })
 }
 
 /// The verdict on a run: why it was stopped, else how the agent ended. Text that
@@ -46,47 +59,64 @@ pub(super) fn verdict(
     redactor: &Redactor,
 ) -> Verdict {
     let provider = names.provider;
+    let working = provider.display_name();
     match stopped {
         Some(StopReason::ServerCancelled) => return Verdict::Cancelled,
         Some(StopReason::CancelledHere) => {
-            return Verdict::Fail(format!(
-                "stopped on {} by its user while {} was working; assign the issue again to retry",
+            let error = format!(
+                "stopped on {} by its user while {working} was working; assign the issue again to retry",
                 names.device,
-                provider.display_name()
-            ));
+            );
+            return failure(error, FailureReason::Cancelled, outcome);
         }
         Some(StopReason::DaemonStopping) => {
-            return Verdict::Fail(format!(
-                "the Multica daemon on this machine stopped while {} was working; assign the issue again to retry",
-                provider.display_name()
-            ));
+            let error = format!(
+                "the Multica daemon on this machine stopped while {working} was working; assign the issue again to retry"
+            );
+            return failure(error, FailureReason::Cancelled, outcome);
+        }
+        Some(StopReason::Silent(window)) => {
+            let error = format!(
+                "agent produced no new messages for {} and message queue was empty; force-stopped by idle watchdog",
+                format_duration(window)
+            );
+            return failure(error, FailureReason::IdleWatchdog, outcome);
         }
         None => {}
     }
+    // The error can quote the agent's stderr, and becomes a comment.
+    let error = outcome.error.as_deref().map(|error| redactor.redact(error));
     match outcome.status {
         RunStatus::Completed if outcome.output.trim().is_empty() => {
-            Verdict::Fail(format!("{provider} returned empty output"))
+            let error = format!("{provider} returned empty output");
+            failure(error, FailureReason::EmptyOrUnparseableOutput, outcome)
         }
-        RunStatus::Completed => Verdict::Complete(CompleteRequest {
-            output: redactor.redact(&outcome.output),
-            session_id: outcome.session_id.clone(),
-            ..CompleteRequest::default()
-        }),
-        // The backend tells a wall-clock timeout from an idle one.
-        RunStatus::TimedOut => Verdict::Fail(outcome.error.as_deref().map_or_else(
-            || {
-                format!(
-                    "{provider} timed out after {}",
-                    format_duration(names.agent_timeout)
-                )
-            },
-            |error| redactor.redact(error),
-        )),
-        // The error can quote the agent's stderr, and becomes a comment.
-        _ => Verdict::Fail(outcome.error.as_deref().map_or_else(
-            || format!("{provider} execution {:?}", outcome.status).to_lowercase(),
-            |error| redactor.redact(error),
-        )),
+        RunStatus::Completed => {
+            let output = redactor.redact(&outcome.output);
+            // A notice that the session is spent is not a result.
+            if let Some(reason) = poisoned_answer(&output) {
+                return failure(output, reason, outcome);
+            }
+            Verdict::Complete(CompleteRequest {
+                output,
+                session_id: outcome.session_id.clone(),
+                ..CompleteRequest::default()
+            })
+        }
+        RunStatus::TimedOut => {
+            let error = error.unwrap_or_else(|| match names.agent_timeout {
+                Some(limit) => format!("{provider} timed out after {}", format_duration(limit)),
+                None => format!("{provider} timed out"),
+            });
+            failure(error, FailureReason::Timeout, outcome)
+        }
+        _ => {
+            let error = error.unwrap_or_else(|| {
+                format!("{provider} execution {:?}", outcome.status).to_lowercase()
+            });
+            let reason = poisoned_error(&error).unwrap_or_else(|| classify(&error));
+            failure(error, reason, outcome)
+        }
     }
 }
 
@@ -117,7 +147,10 @@ pub(super) async fn report(
             acknowledge_cancel(kit, &task.id).await;
             TaskOutcome::Cancelled
         }
-        Verdict::Fail(error) => fail(kit, &task.id, error).await,
+        Verdict::Fail(mut request) => {
+            request.work_dir = Some(work_dir.to_string_lossy().into_owned());
+            fail(kit, &task.id, request).await
+        }
         Verdict::Complete(mut request) => {
             request.work_dir = Some(work_dir.to_string_lossy().into_owned());
             complete(kit, &task.id, &request).await
@@ -130,6 +163,7 @@ pub(super) fn ledger_outcome(stopped: Option<StopReason>, outcome: &RunOutcome) 
     match (stopped, &outcome.status) {
         (Some(StopReason::ServerCancelled | StopReason::CancelledHere), _) => "cancelled",
         (Some(StopReason::DaemonStopping), _) => "stopped",
+        (Some(StopReason::Silent(_)), _) => "failed",
         (None, RunStatus::Completed) if !outcome.output.trim().is_empty() => "completed",
         (None, _) => "failed",
     }
@@ -277,16 +311,22 @@ async fn complete(kit: &TaskKit, task_id: &str, request: &CompleteRequest) -> Ta
         }
         Delivery::Refused(reason) => {
             warn!(%reason, "completing the task was refused; reporting a failure instead");
-            fail(kit, task_id, format!("complete task failed: {reason}")).await
+            let error = format!("complete task failed: {reason}");
+            let request = FailRequest {
+                failure_reason: Some(classify(&error).as_str().to_owned()),
+                session_id: request.session_id.clone(),
+                work_dir: request.work_dir.clone(),
+                ..FailRequest::because(error)
+            };
+            fail(kit, task_id, request).await
         }
     }
 }
 
-pub(super) async fn fail(kit: &TaskKit, task_id: &str, error: String) -> TaskOutcome {
-    warn!(%error, "task failed");
-    let report = Report::Fail {
-        error: error.clone(),
-    };
+pub(super) async fn fail(kit: &TaskKit, task_id: &str, request: FailRequest) -> TaskOutcome {
+    let error = request.error.clone();
+    warn!(%error, reason = ?request.failure_reason, "task failed");
+    let report = Report::Fail { request };
     match kit
         .outbox
         .deliver(&kit.server.client, task_id, report, REPORT_ATTEMPTS)
@@ -303,7 +343,6 @@ pub(super) async fn fail(kit: &TaskKit, task_id: &str, error: String) -> TaskOut
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
 
     use multica_usage::task_runs::CostSource;
 
@@ -325,7 +364,7 @@ mod tests {
         let names = Names {
             device: "laptop",
             provider: &Provider::claude(),
-            agent_timeout: Duration::from_secs(7200),
+            agent_timeout: Some(Duration::from_secs(7200)),
         };
         verdict(stopped, run, names, &Redactor::new(["mul_sekrit_token"]))
     }
@@ -345,44 +384,83 @@ mod tests {
         assert_eq!(ledger_outcome(None, &run), "completed");
     }
 
+    /// The words and reason of a failed verdict.
+    fn failed(verdict: Verdict) -> (String, String) {
+        let Verdict::Fail(request) = verdict else {
+            panic!("not failed: {verdict:?}");
+        };
+        (request.error, request.failure_reason.unwrap_or_default())
+    }
+
     #[test]
     fn an_empty_answer_fails_the_task() {
         let run = outcome(RunStatus::Completed, "  \n", None);
         assert_eq!(
-            judge(None, &run),
-            Verdict::Fail("claude returned empty output".into())
+            failed(judge(None, &run)),
+            (
+                "claude returned empty output".into(),
+                "agent_error.empty_or_unparseable_output".into()
+            )
         );
         assert_eq!(ledger_outcome(None, &run), "failed");
     }
 
     #[test]
-    fn timeouts_and_failures_say_why_with_secrets_redacted() {
+    fn timeouts_and_failures_say_why_with_secrets_redacted_and_the_servers_reason() {
         let timed_out = outcome(RunStatus::TimedOut, "", None);
         assert_eq!(
-            judge(None, &timed_out),
-            Verdict::Fail("claude timed out after 2h".into())
+            failed(judge(None, &timed_out)),
+            ("claude timed out after 2h".into(), "timeout".into()),
+            "a wall-clock timeout is retried by current servers"
         );
-        let idle = outcome(RunStatus::TimedOut, "", Some("no output for 30m"));
-        assert_eq!(
-            judge(None, &idle),
-            Verdict::Fail("no output for 30m".into())
-        );
-        let failed = outcome(
+        let failed_run = outcome(
             RunStatus::Failed,
             "",
             Some("exit 1: bad key mul_sekrit_token"),
         );
-        let Verdict::Fail(reason) = judge(None, &failed) else {
+        let (error, reason) = failed(judge(None, &failed_run));
+        assert!(
+            error.starts_with("exit 1: bad key") && !error.contains("mul_sekrit_token"),
+            "{error}"
+        );
+        assert_eq!(reason, "agent_error.unknown");
+        let network = outcome(
+            RunStatus::Failed,
+            "",
+            Some("API Error: stream disconnected"),
+        );
+        assert_eq!(
+            failed(judge(None, &network)).1,
+            "agent_error.provider_network"
+        );
+        let refused = outcome(
+            RunStatus::Failed,
+            "",
+            Some(r#"API Error: 400 {"error":{"type":"invalid_request_error"}}"#),
+        );
+        assert_eq!(failed(judge(None, &refused)).1, "api_invalid_request");
+        let silent = outcome(RunStatus::Failed, "", None);
+        assert_eq!(failed(judge(None, &silent)).0, "claude execution failed");
+    }
+
+    #[test]
+    fn a_failure_keeps_the_session_for_the_retry() {
+        let run = outcome(RunStatus::Failed, "", Some("stream disconnected"));
+        let Verdict::Fail(request) = judge(None, &run) else {
             panic!("not failed");
         };
-        assert!(
-            reason.starts_with("exit 1: bad key") && !reason.contains("mul_sekrit_token"),
-            "{reason}"
-        );
-        let silent = outcome(RunStatus::Failed, "", None);
+        assert_eq!(request.session_id.as_deref(), Some("s1"));
+    }
+
+    #[test]
+    fn a_notice_instead_of_an_answer_fails_with_its_reason() {
+        let run = outcome(RunStatus::Completed, "I reached the iteration limit.", None);
         assert_eq!(
-            judge(None, &silent),
-            Verdict::Fail("claude execution failed".into())
+            failed(judge(None, &run)),
+            (
+                "I reached the iteration limit.".into(),
+                "iteration_limit".into()
+            )
         );
     }
 
@@ -397,27 +475,33 @@ mod tests {
             ledger_outcome(Some(StopReason::ServerCancelled), &run),
             "cancelled"
         );
-        let Verdict::Fail(here) = judge(Some(StopReason::CancelledHere), &run) else {
-            panic!("not failed");
-        };
+        let (here, reason) = failed(judge(Some(StopReason::CancelledHere), &run));
         assert!(
             here.starts_with("stopped on laptop by its user while Claude was working"),
             "{here}"
         );
+        assert_eq!(reason, "cancelled");
         assert_eq!(
             ledger_outcome(Some(StopReason::CancelledHere), &run),
             "cancelled"
         );
-        let Verdict::Fail(stopping) = judge(Some(StopReason::DaemonStopping), &run) else {
-            panic!("not failed");
-        };
+        let (stopping, reason) = failed(judge(Some(StopReason::DaemonStopping), &run));
         assert!(
             stopping.starts_with("the Multica daemon on this machine stopped"),
             "{stopping}"
         );
+        assert_eq!(reason, "cancelled");
         assert_eq!(
             ledger_outcome(Some(StopReason::DaemonStopping), &run),
             "stopped"
+        );
+        let silent = judge(Some(StopReason::Silent(Duration::from_secs(1800))), &run);
+        assert_eq!(
+            failed(silent),
+            (
+                "agent produced no new messages for 30m and message queue was empty; force-stopped by idle watchdog".into(),
+                "idle_watchdog".into()
+            )
         );
     }
 

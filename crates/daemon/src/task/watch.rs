@@ -1,9 +1,12 @@
 //! The agent at work: its events go into the live transcript until it ends,
-//! while the task's status on the server is polled and the daemon's and this
-//! machine's stop requests are watched. The agent process itself is driven by
-//! the agents crate.
+//! while the task's status on the server is polled, the daemon's and this
+//! machine's stop requests are watched, and a watchdog stops an agent that went
+//! silent. The agent process itself is driven by the agents crate.
+
+use std::time::Duration;
 
 use multica_agents::{AgentEvent, AgentRun, RunOutcome};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 
@@ -33,6 +36,13 @@ pub(super) async fn watch_agent(
     status_poll.tick().await;
     let mut stopped: Option<StopReason> = None;
     let mut tool_calls = 0u32;
+    let mut silence = Silence::new(
+        kit.config.idle_watchdog,
+        kit.config.tool_watchdog,
+        Instant::now(),
+    );
+    let watchdog = tokio::time::sleep_until(silence.deadline().unwrap_or_else(far_future));
+    tokio::pin!(watchdog);
     let stop_agent = |reason: StopReason, stopped: &mut Option<StopReason>| {
         *stopped = Some(reason);
         agent_cancel.cancel();
@@ -42,6 +52,8 @@ pub(super) async fn watch_agent(
         tokio::select! {
             event = events.recv() => match event {
                 Some(event) => {
+                    silence.heard(&event, Instant::now());
+                    watchdog.as_mut().reset(silence.deadline().unwrap_or_else(far_future));
                     if let AgentEvent::ToolUse { tool, .. } = &event {
                         tool_calls += 1;
                         info!(%tool, number = tool_calls, "tool call");
@@ -71,6 +83,12 @@ pub(super) async fn watch_agent(
                 transcript.push_error("The daemon is stopping; the agent was stopped.");
                 stop_agent(StopReason::DaemonStopping, &mut stopped);
             }
+            () = &mut watchdog, if stopped.is_none() && silence.deadline().is_some() => {
+                let window = silence.window().unwrap_or_default();
+                info!(silent_for = ?window, tools_running = silence.in_flight, "the agent went silent; stopping it");
+                transcript.push_error("The agent said nothing for too long; the watchdog stopped it.");
+                stop_agent(StopReason::Silent(window), &mut stopped);
+            }
             () = stops.here.cancelled(), if stopped.is_none() => {
                 info!("task cancelled on this machine; stopping the agent");
                 transcript.push_error("Stopped on this machine by its user.");
@@ -81,4 +99,117 @@ pub(super) async fn watch_agent(
     let outcome = outcome.await;
     transcript.finish(kit).await;
     (outcome, stopped)
+}
+
+/// How long the agent has been silent, against the watchdog's windows: any event
+/// counts as a sign of life; while a tool call is in flight (a build, a test
+/// run) the longer tool window applies, as upstream's daemon does.
+#[derive(Debug, Clone)]
+struct Silence {
+    /// `None`: the whole watchdog is off.
+    idle: Option<Duration>,
+    /// `None`: a tool call in flight never trips it.
+    tool: Option<Duration>,
+    /// Tool calls started and not yet answered.
+    in_flight: u32,
+    last_heard: Instant,
+}
+
+impl Silence {
+    fn new(idle: Option<Duration>, tool: Option<Duration>, now: Instant) -> Self {
+        Self {
+            idle,
+            tool,
+            in_flight: 0,
+            last_heard: now,
+        }
+    }
+
+    fn heard(&mut self, event: &AgentEvent, now: Instant) {
+        self.last_heard = now;
+        match event {
+            AgentEvent::ToolUse { .. } => self.in_flight += 1,
+            AgentEvent::ToolResult { .. } => self.in_flight = self.in_flight.saturating_sub(1),
+            _ => {}
+        }
+    }
+
+    /// The silence allowed now; `None` when nothing can trip the watchdog.
+    fn window(&self) -> Option<Duration> {
+        let idle = self.idle?;
+        if self.in_flight > 0 {
+            self.tool
+        } else {
+            Some(idle)
+        }
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        self.window().map(|window| self.last_heard + window)
+    }
+}
+
+/// A deadline that never comes, for a watchdog that is off.
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tool_use() -> AgentEvent {
+        AgentEvent::ToolUse {
+            tool: "Bash".into(),
+            call_id: "c1".into(),
+            input: serde_json::Value::Null,
+        }
+    }
+
+    fn tool_result() -> AgentEvent {
+        AgentEvent::ToolResult {
+            call_id: "c1".into(),
+            tool: None,
+            output: String::new(),
+            is_error: false,
+        }
+    }
+
+    #[test]
+    fn silence_is_measured_from_the_last_event_with_the_tool_window_while_a_tool_runs() {
+        let start = Instant::now();
+        let minute = Duration::from_secs(60);
+        let mut silence = Silence::new(Some(30 * minute), Some(120 * minute), start);
+        assert_eq!(silence.deadline(), Some(start + 30 * minute));
+        let later = start + 10 * minute;
+        silence.heard(&tool_use(), later);
+        assert_eq!(silence.window(), Some(120 * minute));
+        assert_eq!(silence.deadline(), Some(later + 120 * minute));
+        silence.heard(&tool_result(), later + minute);
+        assert_eq!(silence.deadline(), Some(later + minute + 30 * minute));
+        silence.heard(&tool_result(), later + minute);
+        assert_eq!(
+            silence.in_flight, 0,
+            "an unmatched result does not go below zero"
+        );
+    }
+
+    #[test]
+    fn zero_windows_turn_the_watchdog_off() {
+        let start = Instant::now();
+        let off = Silence::new(None, Some(Duration::from_secs(60)), start);
+        assert_eq!(
+            off.deadline(),
+            None,
+            "no idle window: the whole watchdog is off"
+        );
+        let mut no_tool_limit = Silence::new(Some(Duration::from_secs(60)), None, start);
+        assert!(no_tool_limit.deadline().is_some());
+        no_tool_limit.heard(&tool_use(), start);
+        assert_eq!(
+            no_tool_limit.deadline(),
+            None,
+            "a running tool never trips it"
+        );
+    }
 }

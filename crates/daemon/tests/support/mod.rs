@@ -53,6 +53,9 @@ pub(crate) enum Script {
     ExitWithError,
     /// One assistant line of 20 MB, then a result.
     HugeLine,
+    /// The first run starts a session, then loses the model's stream (a
+    /// provider network error); every later run succeeds like `Succeed`.
+    NetworkErrorOnce,
 }
 
 fn script_body(script: Script) -> String {
@@ -81,6 +84,18 @@ echo "fatal: the model refused the request (fake); token was $MULTICA_TOKEN" >&2
 exit 3
 "#
         .to_owned(),
+        Script::NetworkErrorOnce => format!(
+            r#"
+runs="$(dirname "$0")/runs"
+count=$(( $(cat "$runs" 2>/dev/null || echo 0) + 1 ))
+echo "$count" > "$runs"
+if [ "$count" = 1 ]; then
+  printf '{{"type":"system","subtype":"init","session_id":"sess-net","model":"fake"}}\n'
+  echo "API Error: stream disconnected before completion" >&2
+  exit 1
+fi
+{succeed}"#
+        ),
         Script::HugeLine => r#"
 printf '{"type":"system","subtype":"init","session_id":"sess-huge","model":"fake"}\n'
 printf '{"type":"assistant","message":{"role":"assistant","content":[{"type":"text","text":"'
@@ -177,8 +192,9 @@ impl Harness {
             max_concurrent_tasks: 4,
             poll_interval: Duration::from_millis(100),
             heartbeat_interval: Duration::from_millis(500),
-            agent_timeout: Duration::from_secs(60),
-            agent_idle_timeout: None,
+            agent_timeout: Some(Duration::from_secs(60)),
+            idle_watchdog: None,
+            tool_watchdog: None,
             status_poll_interval: Duration::from_millis(200),
             config_reload_interval: Duration::from_millis(100),
             workspace_sync_interval: Duration::from_millis(300),

@@ -74,6 +74,14 @@ pub(super) fn claimed_with_token(
     user: AuthUser,
 ) -> Option<TaskBody> {
     let mut body = state.claimed_body(task_id)?;
+    // The prior run is the last one with a session that is safe to resume, failed
+    // runs included; the session only when it ran on this runtime (h/daemon.go).
+    let task = state.tasks.get(&task_id)?;
+    let prior = state.last_resumable_session(task.agent_id, task.issue_id);
+    body.prior_work_dir = prior.and_then(|prior| prior.work_dir.clone());
+    body.prior_session_id = prior
+        .filter(|prior| prior.runtime_id == task.runtime_id)
+        .and_then(|prior| prior.session_id.clone());
     body.auth_token = Some(state.mint_task_token(task_id, user.user_id));
     Some(body)
 }

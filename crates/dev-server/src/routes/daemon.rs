@@ -377,15 +377,26 @@ pub(super) async fn complete(
     }
 }
 
+/// `TaskFailRequest`: the seed reads `error`; current servers also the reason and
+/// the session the failed run leaves.
 #[derive(Debug, Default, Deserialize)]
 struct FailRequest {
     #[serde(default, deserialize_with = "null_as_default")]
     error: String,
+    #[serde(default)]
+    failure_reason: Option<String>,
+    #[serde(default)]
+    session_id: Option<String>,
+    #[serde(default)]
+    work_dir: Option<String>,
 }
 
 impl GoRequest for FailRequest {
     fn fold_keys(value: &mut Map<String, Value>) {
-        fold_keys(value, &["error"]);
+        fold_keys(
+            value,
+            &["error", "failure_reason", "session_id", "work_dir"],
+        );
     }
 }
 
@@ -399,7 +410,20 @@ pub(super) async fn fail(
     let current_mode = shared.config.mode == crate::ServerMode::Current;
     let result = shared.write(|world| {
         let id = go::parse_uuid(&task_id).ok_or(crate::state::NoRows)?;
-        let mut outcome = world.state.fail_task(id, &request.error, now);
+        // A seed server reads only the error; a current one keeps the reason and
+        // the session, and retries what its taxonomy calls retryable.
+        let details = if current_mode {
+            crate::state::FailureDetails {
+                reason: request.failure_reason.clone().filter(|r| !r.is_empty()),
+                session_id: request.session_id.clone().filter(|s| !s.is_empty()),
+                work_dir: request.work_dir.clone().filter(|w| !w.is_empty()),
+            }
+        } else {
+            crate::state::FailureDetails::default()
+        };
+        let mut outcome = world
+            .state
+            .fail_task(id, &request.error, &details, current_mode, now);
         if current_mode {
             outcome = outcome.or_else(|_| world.state.terminal_task_body(id));
             world.state.revoke_task_tokens(id);

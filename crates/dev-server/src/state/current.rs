@@ -72,8 +72,13 @@ impl State {
             .filter(|task| task.runtime_id == runtime_id && task.is_in_flight())
             .map(|task| task.id)
             .collect();
+        // `runtime_recovery` is retried: the crash was not the agent's fault.
+        let recovered = super::FailureDetails {
+            reason: Some("runtime_recovery".to_owned()),
+            ..super::FailureDetails::default()
+        };
         for task_id in &orphans {
-            let _ = self.fail_task(*task_id, ORPHANED, now);
+            let _ = self.fail_task(*task_id, ORPHANED, &recovered, true, now);
             self.revoke_task_tokens(*task_id);
         }
         orphans

@@ -230,11 +230,14 @@ impl State {
                 completed_at: None,
                 result: None,
                 error: None,
+                failure_reason: None,
                 created_at: now,
                 session_id: None,
                 work_dir: None,
                 trigger_comment_id,
                 messages: Vec::new(),
+                attempt: 1,
+                retry_of: None,
             },
         );
         tracing::debug!(task_id = %id, %issue_id, %agent_id, "task enqueued");

@@ -8,6 +8,7 @@
 mod current;
 mod directory;
 mod issues;
+mod retries;
 mod runtimes;
 mod tasks;
 mod user_api;
@@ -20,6 +21,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 pub(crate) use directory::parse_id;
+pub(crate) use retries::FailureDetails;
 pub(crate) use runtimes::{RuntimeInput, UsageInput};
 pub(crate) use tasks::{CompleteInput, MessageInput, NoRows, TaskBody, progress_record, task_body};
 pub(crate) use user_api::{
@@ -295,11 +297,17 @@ pub(crate) struct Task {
     pub(crate) completed_at: Option<DateTime<Utc>>,
     pub(crate) result: Option<Value>,
     pub(crate) error: Option<String>,
+    /// Current servers: why it failed, in the failure taxonomy.
+    pub(crate) failure_reason: Option<String>,
     pub(crate) created_at: DateTime<Utc>,
     pub(crate) session_id: Option<String>,
     pub(crate) work_dir: Option<String>,
     pub(crate) trigger_comment_id: Option<Uuid>,
     pub(crate) messages: Vec<StoredMessage>,
+    /// 1 for a task's first run; a retry of a failed task counts on.
+    pub(crate) attempt: u32,
+    /// The failed task this one retries.
+    pub(crate) retry_of: Option<Uuid>,
 }
 
 impl Task {

@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use super::{Progress, State, StoredMessage, Task};
+use super::{FailureDetails, Progress, State, StoredMessage, Task};
 use crate::go;
 use crate::views::{MessageRecord, ProgressRecord, SweepReport, TaskView};
 
@@ -216,11 +216,16 @@ impl State {
     }
 
     /// `FailAgentTask`: dispatched|running → failed. A non-empty error becomes a
-    /// `system` comment by the agent, in reply to the triggering comment.
+    /// `system` comment by the agent, in reply to the triggering comment. A
+    /// current server also keeps the failure's reason, and the session and work
+    /// directory (kept when not given, as upstream's COALESCE); with `retry`, a
+    /// retryable failure gets a new task instead of the comment.
     pub(crate) fn fail_task(
         &mut self,
         task_id: Uuid,
         error: &str,
+        details: &FailureDetails,
+        retry: bool,
         now: DateTime<Utc>,
     ) -> Result<TaskBody, NoRows> {
         let task = self
@@ -232,9 +237,17 @@ impl State {
         task.completed_at = Some(now);
         // The seed stores the text as a valid (possibly empty) string: `""`, not null.
         task.error = Some(error.to_owned());
+        task.failure_reason.clone_from(&details.reason);
+        if details.session_id.is_some() {
+            task.session_id.clone_from(&details.session_id);
+        }
+        if details.work_dir.is_some() {
+            task.work_dir.clone_from(&details.work_dir);
+        }
         let body = task_body(task);
         let (issue_id, agent_id, trigger) = (task.issue_id, task.agent_id, task.trigger_comment_id);
-        if !error.is_empty() {
+        let retried = retry && self.retry_failed(task_id, now).is_some();
+        if !error.is_empty() && !retried {
             self.post_agent_comment(issue_id, agent_id, error, "system", trigger, now);
         }
         self.reconcile_agent_status(agent_id, now);
@@ -499,6 +512,9 @@ impl State {
             completed_at: task.completed_at.map(go::format_time),
             result: task.result.as_ref().map(go::as_go_any),
             error: task.error.clone(),
+            failure_reason: task.failure_reason.clone(),
+            attempt: task.attempt,
+            retry_of_task_id: task.retry_of.map(|id| id.to_string()),
             session_id: task.session_id.clone(),
             work_dir: task.work_dir.clone(),
             trigger_comment_id: task.trigger_comment_id.map(|id| id.to_string()),
@@ -639,17 +655,23 @@ mod tests {
             Some(NoRows)
         );
         assert_eq!(
-            world.state.fail_task(task, "x", world.now).err(),
+            world
+                .state
+                .fail_task(task, "x", &FailureDetails::default(), false, world.now)
+                .err(),
             Some(NoRows)
         );
         world.state.claim_for_runtime(world.runtime, world.now);
         let failed = world
             .state
-            .fail_task(task, "", world.now)
+            .fail_task(task, "", &FailureDetails::default(), false, world.now)
             .expect("fail dispatched");
         assert_eq!(failed.error.as_deref(), Some(""));
         assert_eq!(
-            world.state.fail_task(task, "x", world.now).err(),
+            world
+                .state
+                .fail_task(task, "x", &FailureDetails::default(), false, world.now)
+                .err(),
             Some(NoRows)
         );
     }
@@ -696,7 +718,13 @@ mod tests {
             .expect("claim");
         world
             .state
-            .fail_task(second, "agent crashed", world.now)
+            .fail_task(
+                second,
+                "agent crashed",
+                &FailureDetails::default(),
+                false,
+                world.now,
+            )
             .expect("fail");
         let view = world.state.issue_view(&world.state.issues[&issue]);
         let system = view
