@@ -222,7 +222,9 @@ impl AppError {
             | AppError::NoLogFolder => ErrorCode::NotFound,
             AppError::ConfigFile(error) => match error {
                 CliConfigError::Read { .. } | CliConfigError::Write { .. } => ErrorCode::Io,
-                CliConfigError::Parse { .. } => ErrorCode::InvalidConfig,
+                CliConfigError::Parse { .. } | CliConfigError::TaskRootNotAbsolute(_) => {
+                    ErrorCode::InvalidConfig
+                }
             },
             AppError::Settings(error) => match error {
                 SettingsError::Read { .. } | SettingsError::Write { .. } => ErrorCode::Io,

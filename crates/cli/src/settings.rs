@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use multica_api::{Secret, ServerUrl};
-use multica_daemon::cli_config::{CliConfig, config_path};
+use multica_daemon::cli_config::{CliConfig, TASK_CONFIG_ROOT_VAR, cli_config_path};
 use multica_daemon::config::DEFAULT_SERVER_URL;
 use multica_daemon::{Environment, ProcessEnvironment};
 use multica_token_store::{
@@ -117,7 +117,8 @@ impl Settings {
         let home = ProcessEnvironment
             .home()
             .context("cannot find the home directory (set HOME)")?;
-        let config_path = config_path(&home, profile.as_deref());
+        let task_root = env(TASK_CONFIG_ROOT_VAR).map(PathBuf::from);
+        let config_path = cli_config_path(&home, task_root.as_deref(), profile.as_deref())?;
         let config = CliConfig::load(&config_path)?;
 
         let non_empty = |value: &str| Some(value.trim().to_owned()).filter(|v| !v.is_empty());

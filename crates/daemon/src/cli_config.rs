@@ -55,6 +55,8 @@ impl std::fmt::Debug for CliConfig {
 
 #[derive(Debug, thiserror::Error)]
 pub enum CliConfigError {
+    #[error("MULTICA_TASK_CONFIG_ROOT must be an absolute path, got {}", .0.display())]
+    TaskRootNotAbsolute(PathBuf),
     #[error("cannot read {path}: {source}")]
     Read {
         path: PathBuf,
@@ -163,9 +165,52 @@ pub fn config_path(home: &Path, profile: Option<&str>) -> PathBuf {
     profile_dir(home, profile).join("config.json")
 }
 
+/// Set by the daemon for each agent: the task's own, private profile root.
+pub const TASK_CONFIG_ROOT_VAR: &str = "MULTICA_TASK_CONFIG_ROOT";
+
+/// The config file the `multica` CLI reads: inside a daemon task, the task's own
+/// (`<task root>/config.json`, `<task root>/profiles/<p>/config.json`), so an
+/// agent's `multica` never falls back to the owner's `~/.multica`; else the
+/// profile's under `home`.
+pub fn cli_config_path(
+    home: &Path,
+    task_root: Option<&Path>,
+    profile: Option<&str>,
+) -> Result<PathBuf, CliConfigError> {
+    let Some(root) = task_root else {
+        return Ok(config_path(home, profile));
+    };
+    if !root.is_absolute() {
+        return Err(CliConfigError::TaskRootNotAbsolute(root.to_owned()));
+    }
+    Ok(match profile {
+        None => root.join("config.json"),
+        Some(name) => root.join("profiles").join(name).join("config.json"),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn inside_a_task_the_cli_reads_the_tasks_own_profile() {
+        let home = Path::new("/home/ada");
+        let task = Path::new("/w/ws/task1/multica-config");
+        assert_eq!(
+            cli_config_path(home, None, None).expect("path"),
+            home.join(".multica/config.json")
+        );
+        assert_eq!(
+            cli_config_path(home, Some(task), None).expect("path"),
+            task.join("config.json")
+        );
+        assert_eq!(
+            cli_config_path(home, Some(task), Some("dev")).expect("path"),
+            task.join("profiles/dev/config.json")
+        );
+        assert!(cli_config_path(home, Some(Path::new("relative")), None).is_err());
+    }
 
     #[test]
     fn go_written_file_round_trips_with_unknown_fields() {

@@ -156,13 +156,50 @@ fn write_context_files(
     let undiscovered_skills = (provider.profile().skills_dir.is_none()
         && *provider.protocol() != Protocol::CodexAppServer)
         .then_some(FALLBACK_SKILLS_DIR);
-    fs::write(&brief_path, render_brief(context, undiscovered_skills))
-        .map_err(io_error(&brief_path))?;
+    // The file may be the repository's own (a reused checkout): the brief goes in
+    // its marked block and the rest of the file stays the user's.
+    let existing = match fs::read_to_string(&brief_path) {
+        Ok(text) => Some(text),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
+        Err(error) => return Err(io_error(&brief_path)(error)),
+    };
+    let merged = with_runtime_block(
+        existing.as_deref(),
+        &render_brief(context, undiscovered_skills),
+    );
+    fs::write(&brief_path, merged).map_err(io_error(&brief_path))?;
 
     if !context.skills.is_empty() {
         write_skills(&skills_dir(work_dir, provider), &context.skills)?;
     }
     Ok(())
+}
+
+const BLOCK_BEGIN: &str = "<!-- BEGIN MULTICA-RUNTIME (auto-managed; do not edit) -->";
+const BLOCK_END: &str = "<!-- END MULTICA-RUNTIME -->";
+
+/// `existing` (the instruction file as it is, if any) with the brief in its
+/// marked block, as upstream's daemon writes it: the block alone for a new
+/// file, appended after a blank line to a file without one, or replacing the
+/// block in place (to the end of the file when its end marker is gone).
+pub fn with_runtime_block(existing: Option<&str>, brief: &str) -> String {
+    let block = format!(
+        "{BLOCK_BEGIN}\n{}\n{BLOCK_END}\n",
+        brief.trim_end_matches('\n')
+    );
+    let Some(existing) = existing else {
+        return block;
+    };
+    let Some(start) = existing.find(BLOCK_BEGIN) else {
+        return format!("{existing}\n\n{block}");
+    };
+    let end = existing[start..]
+        .find(BLOCK_END)
+        .map_or(existing.len(), |offset| {
+            let after = start + offset + BLOCK_END.len();
+            after + usize::from(existing[after..].starts_with('\n'))
+        });
+    format!("{}{block}{}", &existing[..start], &existing[end..])
 }
 
 /// The file each CLI reads its project instructions from.
@@ -368,6 +405,35 @@ fn write_skills(skills_dir: &Path, skills: &[SkillSpec]) -> Result<(), ExecEnvEr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_brief_is_a_marked_block_that_keeps_the_users_own_instructions() {
+        let new = with_runtime_block(None, "Brief one.\n\n");
+        assert_eq!(new, format!("{BLOCK_BEGIN}\nBrief one.\n{BLOCK_END}\n"));
+        let users = "# Our rules\nUse tabs.\n";
+        let appended = with_runtime_block(Some(users), "Brief one.");
+        assert_eq!(appended, format!("{users}\n\n{new}"));
+        let replaced =
+            with_runtime_block(Some(&format!("{appended}Trailing note.\n")), "Brief two.");
+        assert_eq!(
+            replaced,
+            format!("{users}\n\n{BLOCK_BEGIN}\nBrief two.\n{BLOCK_END}\nTrailing note.\n")
+        );
+        assert_eq!(
+            with_runtime_block(Some(&replaced), "Brief two."),
+            replaced,
+            "stable"
+        );
+        let torn = format!("{users}{BLOCK_BEGIN}\nold brief without its end");
+        assert_eq!(
+            with_runtime_block(Some(&torn), "Brief three."),
+            format!("{users}{BLOCK_BEGIN}\nBrief three.\n{BLOCK_END}\n")
+        );
+        assert_eq!(
+            with_runtime_block(Some(""), "B"),
+            format!("\n\n{BLOCK_BEGIN}\nB\n{BLOCK_END}\n")
+        );
+    }
 
     fn context() -> TaskContext {
         TaskContext {

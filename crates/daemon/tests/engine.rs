@@ -573,3 +573,56 @@ async fn a_provider_cap_runs_its_tasks_one_after_the_other() {
     );
     engine.stop().await;
 }
+
+#[tokio::test]
+async fn each_task_gets_its_own_temp_dir_slot_and_private_profile_and_a_marked_brief() {
+    let harness = Harness::new(Script::Succeed).await;
+    let engine = harness.start_engine().await;
+    let task = harness
+        .assign_new_issue(&harness.workspace_id, "Task environment")
+        .await;
+    let done = harness
+        .wait_for_status(&task.id, TaskStatus::Completed)
+        .await;
+    let work_dir = std::path::PathBuf::from(done.work_dir.clone().expect("work dir"));
+    let seen = std::fs::read_to_string(work_dir.join("task_env.txt")).expect("env written");
+    let var = |name: &str| {
+        seen.lines()
+            .find_map(|line| line.strip_prefix(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("no {name} in {seen}"))
+            .to_owned()
+    };
+    let temp = var("TMPDIR");
+    assert_eq!((var("TMP"), var("TEMP")), (temp.clone(), temp.clone()));
+    assert!(temp.contains("multica-task-"), "{temp}");
+    assert_eq!(
+        std::fs::read_to_string(work_dir.join("tmpdir_mode.txt"))
+            .expect("mode")
+            .trim(),
+        "700"
+    );
+    assert_eq!(var("MULTICA_TASK_SLOT"), "0", "the first free slot");
+    let config_root = std::path::PathBuf::from(var("MULTICA_TASK_CONFIG_ROOT"));
+    assert_eq!(
+        config_root,
+        work_dir.parent().expect("task dir").join("multica-config")
+    );
+    assert!(config_root.is_dir());
+    assert_eq!(
+        std::path::PathBuf::from(var("MULTICA_TASK_WORKSPACES_ROOT")),
+        harness.config.workspaces_root
+    );
+    // The temporary directory goes with the task.
+    let deadline = tokio::time::Instant::now() + support::WAIT;
+    while std::path::Path::new(&temp).exists() {
+        assert!(tokio::time::Instant::now() < deadline, "{temp} left behind");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let brief = std::fs::read_to_string(work_dir.join("CLAUDE.md")).expect("brief");
+    assert!(
+        brief.starts_with("<!-- BEGIN MULTICA-RUNTIME (auto-managed; do not edit) -->\n"),
+        "{brief}"
+    );
+    assert!(brief.ends_with("<!-- END MULTICA-RUNTIME -->\n"), "{brief}");
+    engine.stop().await;
+}

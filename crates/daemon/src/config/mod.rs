@@ -51,6 +51,9 @@ pub struct DaemonConfig {
     pub max_concurrent_tasks: usize,
     pub poll_interval: Duration,
     pub heartbeat_interval: Duration,
+    /// Where each task's own temporary directory is made (`MULTICA_AGENT_TEMP_BASE`;
+    /// `None`: `/tmp` where it exists, else the system's temporary directory).
+    pub task_temp_base: Option<PathBuf>,
     /// The longest one agent run may take (`None`, the default, as today's Go
     /// daemon: no wall clock; the watchdogs catch a stuck agent).
     pub agent_timeout: Option<Duration>,
@@ -375,6 +378,10 @@ impl DaemonConfig {
             poll_interval,
             heartbeat_interval,
             agent_timeout,
+            task_temp_base: env
+                .var("MULTICA_AGENT_TEMP_BASE")
+                .filter(|base| !base.trim().is_empty())
+                .map(PathBuf::from),
             idle_watchdog,
             tool_watchdog,
             status_poll_interval,

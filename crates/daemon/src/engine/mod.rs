@@ -31,7 +31,7 @@ use crate::gc::TaskDirLocks;
 use crate::grants::{ControlToken, TaskGrants};
 use crate::health::HealthReport;
 use crate::local_api::{self, ApiState};
-use crate::loops::claim::{Claimer, ProviderSlots};
+use crate::loops::claim::{Claimer, ProviderSlots, SlotNumbers};
 use crate::loops::daemon_socket::DaemonSocket;
 use crate::loops::gc::GarbageCollector;
 use crate::loops::health_watch::HealthWatch;
@@ -308,6 +308,7 @@ impl Engine {
             kit: parts.task_kit(),
             registry: Arc::clone(&parts.registry),
             slots: Arc::new(Semaphore::new(config.max_concurrent_tasks)),
+            slot_numbers: SlotNumbers::new(config.max_concurrent_tasks),
             provider_slots: ProviderSlots::new(config.agents.iter().filter_map(|setting| {
                 Some((setting.provider.clone(), setting.max_concurrent_tasks?))
             })),

@@ -23,6 +23,8 @@ pub(crate) struct Claimer {
     pub(crate) kit: TaskKit,
     pub(crate) registry: Arc<Registry>,
     pub(crate) slots: Arc<Semaphore>,
+    /// Which slot index each running task has (`MULTICA_TASK_SLOT`).
+    pub(crate) slot_numbers: SlotNumbers,
     pub(crate) provider_slots: ProviderSlots,
     /// Where claimed tasks run; the engine waits on it at shutdown.
     pub(crate) tasks: TaskTracker,
@@ -198,12 +200,57 @@ impl Claimer {
     ) {
         let kit = self.kit.clone();
         let stop = self.stop_tasks.clone();
+        let number = self.slot_numbers.take();
         self.tasks.spawn(async move {
-            task::run(&kit, task, runtime, stop).await;
+            task::run(&kit, task, runtime, number.index, stop).await;
+            drop(number);
             drop(provider_slot);
             drop(slot);
             kit.tasks.want_claims();
         });
+    }
+}
+
+/// The indexes of the engine's task slots, handed out first-in first-out as
+/// upstream's daemon does, so a task can pick a shared resource (a GPU, a port
+/// range) by `MULTICA_TASK_SLOT`.
+#[derive(Debug, Clone)]
+pub(crate) struct SlotNumbers {
+    free: Arc<Mutex<std::collections::VecDeque<usize>>>,
+    /// Handed out when none is free, which the semaphore rules out; kept so a
+    /// miscount can never stop a task.
+    overflow: usize,
+}
+
+impl SlotNumbers {
+    pub(crate) fn new(count: usize) -> Self {
+        Self {
+            free: Arc::new(Mutex::new((0..count).collect())),
+            overflow: count,
+        }
+    }
+
+    fn take(&self) -> SlotNumber {
+        let index = lock(&self.free).pop_front();
+        SlotNumber {
+            index: index.unwrap_or(self.overflow),
+            free: index.map(|_| Arc::clone(&self.free)),
+        }
+    }
+}
+
+/// A task's slot index; goes back to the end of the queue on drop.
+#[derive(Debug)]
+struct SlotNumber {
+    index: usize,
+    free: Option<Arc<Mutex<std::collections::VecDeque<usize>>>>,
+}
+
+impl Drop for SlotNumber {
+    fn drop(&mut self) {
+        if let Some(free) = &self.free {
+            lock(free).push_back(self.index);
+        }
     }
 }
 
@@ -321,6 +368,31 @@ mod tests {
         drop(first);
         assert_eq!(slots.room(&Provider::codex(), 5), 1);
         assert!(slots.try_take(&Provider::codex()).is_some());
+    }
+
+    #[test]
+    fn slot_numbers_go_round_first_in_first_out() {
+        let numbers = SlotNumbers::new(3);
+        let a = numbers.take();
+        let b = numbers.take();
+        assert_eq!((a.index, b.index), (0, 1));
+        drop(a);
+        let c = numbers.take();
+        assert_eq!(c.index, 2, "the freed 0 waits behind 2");
+        let d = numbers.take();
+        assert_eq!(d.index, 0);
+        let e = numbers.take();
+        assert_eq!(e.index, 3, "past the count: never blocks a task");
+        drop((b, c, d, e));
+        let again: Vec<usize> = (0..3)
+            .map(|_| numbers.take())
+            .map(|n| {
+                let index = n.index;
+                std::mem::forget(n);
+                index
+            })
+            .collect();
+        assert_eq!(again, [1, 2, 0], "returned in the order the tasks ended");
     }
 
     #[test]

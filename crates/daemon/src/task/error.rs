@@ -21,6 +21,8 @@ pub(crate) enum TaskError {
     CodexHome(ExecEnvError),
     #[error("prepare CODEX_HOME: {0}")]
     CodexHomeJoin(tokio::task::JoinError),
+    #[error("prepare task temp dir: {0}")]
+    TempDir(std::io::Error),
     #[error("cannot start {provider}: {source}")]
     Spawn {
         provider: String,

@@ -87,6 +87,7 @@ pub(crate) async fn run(
     kit: &TaskKit,
     task: AgentTask,
     runtime: RuntimeBinding,
+    slot: usize,
     stop: CancellationToken,
 ) {
     let span = info_span!("task", task = %short_id(&task.id));
@@ -120,7 +121,7 @@ pub(crate) async fn run(
         // reports the task failed instead of leaving it running forever.
         kit.outbox.mark_running(&task.id);
         let stops = Stops { daemon: &stop, here: &stop_here };
-        let outcome = match execute(kit, &task, &runtime, &workspace_id, &agent_name, stops).await {
+        let outcome = match execute(kit, &task, &runtime, &workspace_id, &agent_name, slot, stops).await {
             Ok(outcome) => outcome,
             Err(error) => settle::fail(kit, &task.id, error.failure_request()).await,
         };
@@ -142,6 +143,7 @@ async fn execute(
     runtime: &RuntimeBinding,
     workspace_id: &str,
     agent_name: &str,
+    slot: usize,
     stops: Stops<'_>,
 ) -> Result<TaskOutcome, TaskError> {
     let provider = &runtime.provider;
@@ -160,8 +162,16 @@ async fn execute(
     .await;
 
     // Held until the task is settled: the directory, and the agent's API key.
-    let prepared =
-        prepare::prepare(kit, task, runtime, workspace_id, agent_name, stops.daemon).await?;
+    let prepared = prepare::prepare(
+        kit,
+        task,
+        runtime,
+        workspace_id,
+        agent_name,
+        slot,
+        stops.daemon,
+    )
+    .await?;
     kit.bus.emit(EngineEvent::TaskWorkDir {
         task_id: task.id.clone(),
         work_dir: prepared.environment.work_dir.clone(),

@@ -14,7 +14,7 @@ use tracing::{info, warn};
 use super::{TaskError, TaskKit};
 use crate::agent_detection::DetectedAgent;
 use crate::brief::{RepoInfo, SkillFileSpec, SkillSpec, TaskContext, task_prompt};
-use crate::execenv::{self, TaskEnvironment};
+use crate::execenv::{self, ExecEnvError, TaskEnvironment};
 use crate::gc::{GcMeta, TaskDirHold};
 use crate::grants::{GrantGuard, TaskGrant};
 use crate::registry::RuntimeBinding;
@@ -28,6 +28,8 @@ pub(super) struct Prepared {
     pub(super) context: TaskContext,
     pub(super) env: Vec<(String, String)>,
     pub(super) local_api_grant: GrantGuard,
+    /// The task's own temporary directory (`TMPDIR`), removed with it.
+    _temp: tempfile::TempDir,
     _in_use: DirInUse,
 }
 
@@ -60,6 +62,7 @@ pub(super) async fn prepare(
     runtime: &RuntimeBinding,
     workspace_id: &str,
     agent_name: &str,
+    slot: usize,
     stop: &CancellationToken,
 ) -> Result<Prepared, TaskError> {
     let context = task_context(task, agent_name);
@@ -106,7 +109,29 @@ pub(super) async fn prepare(
             .parent()
             .map_or_else(|| environment.root.clone(), Path::to_path_buf),
     });
+    // The directory that holds the work dir (the prior run's when it is reused).
+    let task_root = environment
+        .work_dir
+        .parent()
+        .map_or_else(|| environment.root.clone(), Path::to_path_buf);
+    let config_root = private_dir(&task_root.join(TASK_CONFIG_DIR))?;
+    let temp = task_temp_dir(kit.config.task_temp_base.as_deref()).map_err(TaskError::TempDir)?;
     let mut env = task_env(kit, task, workspace_id, agent_name);
+    let temp_path = temp.path().to_string_lossy().into_owned();
+    env.extend([
+        ("TMPDIR".to_owned(), temp_path.clone()),
+        ("TMP".to_owned(), temp_path.clone()),
+        ("TEMP".to_owned(), temp_path),
+        ("MULTICA_TASK_SLOT".to_owned(), slot.to_string()),
+        (
+            "MULTICA_TASK_CONFIG_ROOT".to_owned(),
+            config_root.to_string_lossy().into_owned(),
+        ),
+        (
+            "MULTICA_TASK_WORKSPACES_ROOT".to_owned(),
+            kit.config.workspaces_root.to_string_lossy().into_owned(),
+        ),
+    ]);
     if *runtime.provider.protocol() == Protocol::CodexAppServer {
         let codex_home = codex_home(kit, &environment.work_dir).await?;
         env.push(("CODEX_HOME".to_owned(), codex_home.display().to_string()));
@@ -120,8 +145,56 @@ pub(super) async fn prepare(
         context,
         env,
         local_api_grant,
+        _temp: temp,
         _in_use: in_use,
     })
+}
+
+/// The task's private `multica` profile root: the agent's `multica` reads and
+/// writes its config there, never the owner's `~/.multica`.
+const TASK_CONFIG_DIR: &str = "multica-config";
+
+/// A directory only this user can enter.
+fn private_dir(dir: &Path) -> Result<PathBuf, TaskError> {
+    let io = |source| {
+        TaskError::Prepare(ExecEnvError::Io {
+            path: dir.to_owned(),
+            source,
+        })
+    };
+    std::fs::create_dir_all(dir).map_err(io)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
+    }
+    Ok(dir.to_owned())
+}
+
+/// The task's own temporary directory (mode 0700: other users may share `/tmp`), under
+/// `base`, else `/tmp` where it exists (short paths: sockets made there must fit
+/// the 108-byte limit), else the system's temporary directory.
+fn task_temp_dir(base: Option<&Path>) -> std::io::Result<tempfile::TempDir> {
+    let base = match base {
+        Some(base) if !base.is_absolute() => {
+            return Err(std::io::Error::other(format!(
+                "MULTICA_AGENT_TEMP_BASE must be an absolute path, got {}",
+                base.display()
+            )));
+        }
+        Some(base) => base.to_owned(),
+        None if Path::new("/tmp").is_dir() => PathBuf::from("/tmp"),
+        None => std::env::temp_dir(),
+    };
+    let dir = tempfile::Builder::new()
+        .prefix("multica-task-")
+        .tempdir_in(base)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(dir)
 }
 
 /// Each Codex task gets its own home, seeded from the user's.

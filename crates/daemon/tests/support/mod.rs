@@ -61,6 +61,8 @@ pub(crate) enum Script {
 fn script_body(script: Script) -> String {
     let succeed = r#"
 { printf '%s' "$*" | tr '\n' ' '; echo; } >> args.txt
+env | grep -E '^(TMPDIR|TMP|TEMP|MULTICA_TASK_[A-Z_]*)=' | sort > task_env.txt
+[ -d "$TMPDIR" ] && stat -c '%a' "$TMPDIR" > tmpdir_mode.txt
 printf '{"type":"system","subtype":"init","session_id":"sess-fake","model":"fake"}\n'
 printf '{"type":"assistant","message":{"role":"assistant","content":[{"type":"text","text":"Looking at the issue."},{"type":"tool_use","id":"toolu_1","name":"Bash","input":{"command":"multica --version"}}]}}\n'
 printf '%s' "$MULTICA_TOKEN" > multica_token.txt
@@ -193,6 +195,7 @@ impl Harness {
             poll_interval: Duration::from_millis(100),
             heartbeat_interval: Duration::from_millis(500),
             agent_timeout: Some(Duration::from_secs(60)),
+            task_temp_base: None,
             idle_watchdog: None,
             tool_watchdog: None,
             status_poll_interval: Duration::from_millis(200),
