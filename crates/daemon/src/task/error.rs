@@ -5,7 +5,7 @@ use multica_api::ApiError;
 use multica_api::wire::FailRequest;
 
 use crate::execenv::ExecEnvError;
-use crate::failure::classify;
+use crate::failure::{FailureReason, classify};
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum TaskError {
@@ -21,6 +21,8 @@ pub(crate) enum TaskError {
     CodexHome(ExecEnvError),
     #[error("prepare CODEX_HOME: {0}")]
     CodexHomeJoin(tokio::task::JoinError),
+    #[error("task preparation timed out after {}", crate::go_duration::format_duration(*.0))]
+    PrepareTimeout(std::time::Duration),
     #[error("prepare task temp dir: {0}")]
     TempDir(std::io::Error),
     #[error("cannot start {provider}: {source}")]
@@ -35,8 +37,12 @@ impl TaskError {
     /// server's classifier gives them.
     pub(crate) fn failure_request(&self) -> FailRequest {
         let error = self.to_string();
+        let reason = match self {
+            Self::PrepareTimeout(_) => FailureReason::Timeout,
+            _ => classify(&error),
+        };
         FailRequest {
-            failure_reason: Some(classify(&error).as_str().to_owned()),
+            failure_reason: Some(reason.as_str().to_owned()),
             ..FailRequest::because(error)
         }
     }
@@ -45,6 +51,16 @@ impl TaskError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_preparation_that_runs_out_of_time_is_a_timeout_servers_retry() {
+        let request =
+            TaskError::PrepareTimeout(std::time::Duration::from_secs(300)).failure_request();
+        assert_eq!(request.error, "task preparation timed out after 5m");
+        assert_eq!(request.failure_reason.as_deref(), Some("timeout"));
+        let start = TaskError::NoAgent("codex".into()).failure_request();
+        assert_eq!(start.failure_reason.as_deref(), Some("agent_error.unknown"));
+    }
 
     #[test]
     fn the_words_sent_to_the_server_name_the_step_that_failed() {

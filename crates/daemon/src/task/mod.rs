@@ -40,6 +40,10 @@ use crate::usage_book::UsageBook;
 const START_ATTEMPTS: u32 = 6;
 const START_FIRST_RETRY: Duration = Duration::from_secs(1);
 
+/// How long preparing a task may take before it fails as a timeout (which
+/// current servers retry), as upstream's daemon bounds it.
+const PREPARE_BUDGET: Duration = Duration::from_secs(5 * 60);
+
 /// The parts of the engine a task works with.
 #[derive(Debug, Clone)]
 pub(crate) struct TaskKit {
@@ -151,18 +155,8 @@ async fn execute(
         .agents
         .agent_for(provider)
         .ok_or_else(|| TaskError::NoAgent(provider.to_string()))?;
-    start_on_server(kit, &task.id).await?;
-    settle::progress(
-        kit,
-        &task.id,
-        &format!("Launching {}", provider.display_name()),
-        1,
-        2,
-    )
-    .await;
-
     // Held until the task is settled: the directory, and the agent's API key.
-    let prepared = prepare::prepare(
+    let preparing = prepare::prepare(
         kit,
         task,
         runtime,
@@ -170,12 +164,19 @@ async fn execute(
         agent_name,
         slot,
         stops.daemon,
-    )
-    .await?;
+    );
+    let prepared = tokio::time::timeout(PREPARE_BUDGET, preparing)
+        .await
+        .map_err(|_| TaskError::PrepareTimeout(PREPARE_BUDGET))??;
     kit.bus.emit(EngineEvent::TaskWorkDir {
         task_id: task.id.clone(),
         work_dir: prepared.environment.work_dir.clone(),
     });
+    // Started only now that its directory exists: whoever sees the task running
+    // (the web app, a script) may look into it at once.
+    start_on_server(kit, &task.id).await?;
+    let launching = format!("Launching {}", provider.display_name());
+    settle::progress(kit, &task.id, &launching, 1, 2).await;
     let agent_cancel = CancellationToken::new();
     let spec = prepared.run_spec(kit, task, &agent);
     let run = multica_agents::backend(provider)
