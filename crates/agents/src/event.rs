@@ -30,6 +30,8 @@ pub enum AgentEvent {
     Error(String),
     /// A change of the run's state (e.g. `running` once the CLI is up).
     Status(String),
+    /// The CLI's session, as soon as it names it: what a later run resumes.
+    Session(String),
     /// Diagnostics: the CLI's stderr, its log lines, lines we could not read.
     Log {
         level: LogLevel,

@@ -50,6 +50,7 @@ fn the_recorded_run_becomes_the_expected_events() {
         events,
         vec![
             AgentEvent::Status("running".into()),
+            AgentEvent::Session("8535824f-249e-475a-84e7-c185de180bb5".into()),
             AgentEvent::Text("I'll run the command.".into()),
             AgentEvent::ToolUse {
                 call_id: "toolu_fake_0002".into(),

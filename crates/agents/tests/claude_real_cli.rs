@@ -58,10 +58,14 @@ fn assert_tool_run(events: &[AgentEvent], outcome: &RunOutcome) {
     assert_eq!(outcome.output, FINAL);
     assert_eq!(outcome.exit_code, Some(0));
     let events = without_logs(events);
-    let [status, preamble, tool_use, tool_result, answer] = &events[..] else {
+    let [status, session, preamble, tool_use, tool_result, answer] = &events[..] else {
         panic!("unexpected events: {events:#?}");
     };
     assert_eq!(status, &AgentEvent::Status("running".into()));
+    assert!(
+        matches!(session, AgentEvent::Session(id) if Some(id) == outcome.session_id.as_ref()),
+        "the session is told before the turn: {session:?}"
+    );
     assert_eq!(preamble, &AgentEvent::Text("I'll run the command.".into()));
     let AgentEvent::ToolUse {
         call_id,

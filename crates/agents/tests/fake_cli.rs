@@ -42,6 +42,7 @@ async fn a_well_behaved_run_completes() {
         without_logs(&events),
         vec![
             AgentEvent::Status("running".into()),
+            AgentEvent::Session("sess-1".into()),
             AgentEvent::Text("hello".into())
         ]
     );
@@ -197,6 +198,7 @@ async fn a_line_over_the_limit_is_skipped_and_reading_goes_on() {
         without_logs(&events),
         vec![
             AgentEvent::Status("running".into()),
+            AgentEvent::Session("sess-1".into()),
             AgentEvent::Error(format!(
                 "skipped an output line of {length} bytes: longer than the 64 MiB limit"
             )),

@@ -9,10 +9,11 @@ use crate::secret::Secret;
 use crate::server_url::ServerUrl;
 use crate::wire::{
     AgentTask, BatchClaimRequest, BatchClaimResponse, ClaimResponse, CompleteRequest,
-    DeregisterRequest, FailRequest, HeartbeatRequest, HeartbeatResponse, PingResultRequest,
-    ProgressRequest, RegisterRequest, RegisterResponse, RenewResponse, RuntimeUsageEntry,
-    RuntimeUsageRequest, StatusOk, StoredTaskMessage, TaskMessage, TaskMessagesRequest, TaskStatus,
-    TaskStatusResponse, TaskUsageEntry, TaskUsageRequest, UpdateResultRequest, Workspace,
+    DeregisterRequest, FailRequest, HeartbeatRequest, HeartbeatResponse, PinSessionRequest,
+    PingResultRequest, ProgressRequest, RegisterRequest, RegisterResponse, RenewResponse,
+    RuntimeUsageEntry, RuntimeUsageRequest, StatusOk, StoredTaskMessage, TaskMessage,
+    TaskMessagesRequest, TaskStatus, TaskStatusResponse, TaskUsageEntry, TaskUsageRequest,
+    UpdateResultRequest, Workspace,
 };
 
 /// The Go daemon's per-request timeout.
@@ -284,6 +285,16 @@ impl DaemonClient {
         self.post(&path, request).await
     }
 
+    /// Current servers answer 204 with no body; older ones 404.
+    pub async fn pin_session(
+        &self,
+        task_id: &str,
+        request: &PinSessionRequest,
+    ) -> Result<(), ApiError> {
+        let path = format!("/api/daemon/tasks/{}/session", segment(task_id));
+        self.post(&path, request).await
+    }
+
     pub async fn task_status(&self, task_id: &str) -> Result<TaskStatus, ApiError> {
         let path = format!("/api/daemon/tasks/{}/status", segment(task_id));
         let response: TaskStatusResponse = self.get(&path).await?;
@@ -416,6 +427,13 @@ pub(crate) fn parse_success<R: DeserializeOwned>(
     status: StatusCode,
     body: &[u8],
 ) -> Result<R, ApiError> {
+    // "No content" reads as JSON null: fine for answers we ignore, and still an
+    // error for an answer that should have had a body.
+    let body = if status == StatusCode::NO_CONTENT && body.trim_ascii().is_empty() {
+        b"null".as_slice()
+    } else {
+        body
+    };
     serde_json::from_slice(body).map_err(|error| {
         let text = String::from_utf8_lossy(body);
         let excerpt: String = text.chars().take(MALFORMED_BODY_EXCERPT).collect();

@@ -419,6 +419,17 @@ pub struct FailRequest {
     pub retired_session_id: Option<String>,
 }
 
+/// `POST /api/daemon/tasks/{id}/session` (current servers): the session and work
+/// directory of a running task, kept so a crash or a retry can resume them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PinSessionRequest {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub work_dir: Option<String>,
+}
+
 impl FailRequest {
     /// A failure with only its words (what a seed server reads).
     pub fn because(error: impl Into<String>) -> Self {

@@ -52,6 +52,8 @@ pub struct ServerFeatures {
     pub recover_orphans: Feature,
     pub daemon_workspaces: Feature,
     pub token_renewal: Feature,
+    /// Pinning a running task's session (`/tasks/{id}/session`).
+    pub session_pin: Feature,
     /// The seed's machine-wide usage upload, removed from current servers.
     pub runtime_usage: Feature,
 }

@@ -158,7 +158,7 @@ impl TranscriptBuilder {
                 let content = self.redactor.redact(&text);
                 self.emit_text(TaskMessageKind::Error, &content);
             }
-            AgentEvent::Status(_) | AgentEvent::Log { .. } => {}
+            AgentEvent::Status(_) | AgentEvent::Session(_) | AgentEvent::Log { .. } => {}
             #[allow(
                 unreachable_patterns,
                 reason = "new event kinds must not break the engine"

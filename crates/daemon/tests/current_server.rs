@@ -314,3 +314,34 @@ async fn an_agent_that_goes_silent_is_stopped_by_the_watchdog_with_its_reason() 
     support::wait_until_dead(&pids, Duration::from_secs(15)).await;
     engine.stop().await;
 }
+
+#[tokio::test]
+async fn a_running_tasks_session_is_pinned_as_soon_as_the_agent_names_it() {
+    let harness = Harness::current(Script::Hang).await;
+    let engine = harness.start_engine().await;
+    let task = harness
+        .assign_new_issue(&harness.workspace_id, "Long job")
+        .await;
+    let task_id = task.id.clone();
+    let pinned = harness
+        .server
+        .wait_until(WAIT, |state| {
+            state
+                .task(&task_id)
+                .filter(|task| task.status == TaskStatus::Running)
+                .filter(|task| task.session_id.as_deref() == Some("sess-hang"))
+        })
+        .await
+        .expect("the session is on the server while the agent still runs");
+    assert!(pinned.work_dir.is_some_and(|dir| dir.ends_with("workdir")));
+    assert!(
+        paths(&harness)
+            .iter()
+            .any(|(method, path, status)| method == "POST"
+                && path.ends_with(&format!("/tasks/{task_id}/session"))
+                && *status == 204),
+        "{:?}",
+        paths(&harness)
+    );
+    engine.stop().await;
+}

@@ -309,6 +309,9 @@ impl ClaudeStreamParser {
                     self.model = Some(model);
                 }
                 parsed.events.push(AgentEvent::Status("running".to_owned()));
+                if let Some(session) = &self.session_id {
+                    parsed.events.push(AgentEvent::Session(session.clone()));
+                }
             }
             // The model API failed and the CLI waits before trying again: worth
             // showing, since the agent looks stuck meanwhile.
@@ -513,7 +516,14 @@ mod tests {
             &mut parser,
             &json!({"type":"system","subtype":"init","session_id":"s-1","model":"claude-x","tools":["Bash"]}),
         );
-        assert_eq!(init.events, vec![AgentEvent::Status("running".into())]);
+        assert_eq!(
+            init.events,
+            vec![
+                AgentEvent::Status("running".into()),
+                AgentEvent::Session("s-1".into())
+            ],
+            "the session is told as soon as the CLI names it"
+        );
         assert_eq!(parser.session_id(), Some("s-1"));
         assert_eq!(parser.model(), Some("claude-x"));
 

@@ -194,8 +194,17 @@ async fn execute(
             .map_or("", |control| control.secret().expose()),
         task.task_token().unwrap_or_default(),
     ]);
-    let (outcome, stopped) =
-        watch::watch_agent(kit, &task.id, run, agent_cancel, stops, redactor.clone()).await;
+    let work_dir = &prepared.environment.work_dir;
+    let (outcome, stopped) = watch::watch_agent(
+        kit,
+        &task.id,
+        work_dir,
+        run,
+        agent_cancel,
+        stops,
+        redactor.clone(),
+    )
+    .await;
 
     settle::keep_usage(kit, task, runtime, workspace_id, &outcome, stopped);
     let names = settle::Names {
@@ -204,7 +213,6 @@ async fn execute(
         agent_timeout: kit.config.agent_timeout,
     };
     let verdict = settle::verdict(stopped, &outcome, names, &redactor);
-    let work_dir = &prepared.environment.work_dir;
     Ok(settle::report(
         kit,
         task,

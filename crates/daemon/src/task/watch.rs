@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use multica_agents::{AgentEvent, AgentRun, RunOutcome};
+use multica_api::wire::PinSessionRequest;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
@@ -19,6 +20,7 @@ use crate::transcript::Redactor;
 pub(super) async fn watch_agent(
     kit: &TaskKit,
     task_id: &str,
+    work_dir: &std::path::Path,
     run: AgentRun,
     agent_cancel: CancellationToken,
     stops: Stops<'_>,
@@ -36,6 +38,9 @@ pub(super) async fn watch_agent(
     status_poll.tick().await;
     let mut stopped: Option<StopReason> = None;
     let mut tool_calls = 0u32;
+    // The first session the agent names is pinned on the server at once, so a
+    // crash of this daemon does not lose what the next run resumes.
+    let mut pinned = false;
     let mut silence = Silence::new(
         kit.config.idle_watchdog,
         kit.config.tool_watchdog,
@@ -53,6 +58,12 @@ pub(super) async fn watch_agent(
             event = events.recv() => match event {
                 Some(event) => {
                     silence.heard(&event, Instant::now());
+                    if let AgentEvent::Session(session_id) = &event
+                        && !pinned
+                    {
+                        pinned = true;
+                        pin_session(kit, task_id, session_id, work_dir);
+                    }
                     watchdog.as_mut().reset(silence.deadline().unwrap_or_else(far_future));
                     if let AgentEvent::ToolUse { tool, .. } = &event {
                         tool_calls += 1;
@@ -100,6 +111,36 @@ pub(super) async fn watch_agent(
     transcript.finish(kit).await;
     (outcome, stopped)
 }
+
+/// Tells a current server the running task's session and work directory, in
+/// the background: a slow answer must not hold the transcript up.
+fn pin_session(kit: &TaskKit, task_id: &str, session_id: &str, work_dir: &std::path::Path) {
+    let server = std::sync::Arc::clone(&kit.server);
+    if !server.features.session_pin.worth_trying() {
+        return;
+    }
+    let task_id = task_id.to_owned();
+    let request = PinSessionRequest {
+        session_id: Some(session_id.to_owned()),
+        work_dir: Some(work_dir.to_string_lossy().into_owned()),
+    };
+    tokio::spawn(async move {
+        let pinned =
+            tokio::time::timeout(PIN_TIMEOUT, server.client.pin_session(&task_id, &request)).await;
+        match pinned {
+            Ok(result) => {
+                if !server.features.session_pin.learn(&result)
+                    && let Err(error) = result
+                {
+                    debug!(%error, "pinning the session failed");
+                }
+            }
+            Err(_) => debug!("pinning the session timed out"),
+        }
+    });
+}
+
+const PIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long the agent has been silent, against the watchdog's windows: any event
 /// counts as a sign of life; while a tool call is in flight (a build, a test

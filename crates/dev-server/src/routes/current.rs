@@ -103,6 +103,49 @@ pub(super) async fn cancel_ack(
     }
 }
 
+#[derive(Debug, Default, Deserialize)]
+struct PinSessionBody {
+    #[serde(default)]
+    session_id: Option<String>,
+    #[serde(default)]
+    work_dir: Option<String>,
+}
+
+/// `POST /api/daemon/tasks/{id}/session` (upstream `task_lifecycle.go`): keeps a
+/// dispatched or running task's session and work dir; 204 with no body, also
+/// when the task has ended (then nothing changes).
+pub(super) async fn pin_session(
+    State(shared): State<Arc<Shared>>,
+    Path(task_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let Ok(pin) = serde_json::from_slice::<PinSessionBody>(&body) else {
+        return error(StatusCode::BAD_REQUEST, "invalid request body");
+    };
+    let given = |value: Option<String>| value.filter(|value| !value.is_empty());
+    let (session_id, work_dir) = (given(pin.session_id), given(pin.work_dir));
+    if session_id.is_none() && work_dir.is_none() {
+        return error(StatusCode::BAD_REQUEST, "session_id or work_dir required");
+    }
+    let found = shared.write(|world| {
+        let id = go::parse_uuid(&task_id)?;
+        let task = world.state.tasks.get_mut(&id)?;
+        if task.is_in_flight() {
+            if session_id.is_some() {
+                task.session_id.clone_from(&session_id);
+            }
+            if work_dir.is_some() {
+                task.work_dir.clone_from(&work_dir);
+            }
+        }
+        Some(())
+    });
+    match found {
+        Some(()) => StatusCode::NO_CONTENT.into_response(),
+        None => error(StatusCode::NOT_FOUND, "task not found"),
+    }
+}
+
 #[derive(Debug, Serialize)]
 struct RecoverOrphansResponse {
     recovered: Vec<String>,

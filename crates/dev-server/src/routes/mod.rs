@@ -57,6 +57,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             .route("/tasks/claim", post(current::batch_claim))
             .route("/claim", post(current::batch_claim))
             .route("/tasks/{task_id}/cancel-ack", post(current::cancel_ack))
+            .route("/tasks/{task_id}/session", post(current::pin_session))
             .route("/tasks/{task_id}/usage", post(current::task_usage))
             .route(
                 "/runtimes/{runtime_id}/recover-orphans",
