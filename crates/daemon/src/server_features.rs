@@ -43,6 +43,30 @@ impl Feature {
     }
 }
 
+/// Whether the server mints a token for each task (`mat_…`). Nothing asks it:
+/// a claim that carried one, or a working batch claim (newer than task tokens),
+/// tells.
+#[derive(Debug, Default)]
+pub struct TaskTokens(std::sync::atomic::AtomicBool);
+
+impl TaskTokens {
+    pub fn seen(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    pub fn known(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+impl ServerFeatures {
+    /// The server gives each task its own token, so a task without one must not
+    /// run with the user's.
+    pub fn issues_task_tokens(&self) -> bool {
+        self.task_tokens.known() || self.batch_claim.is_present()
+    }
+}
+
 /// The optional routes the engine uses.
 #[derive(Debug, Default)]
 pub struct ServerFeatures {
@@ -54,6 +78,7 @@ pub struct ServerFeatures {
     pub token_renewal: Feature,
     /// Pinning a running task's session (`/tasks/{id}/session`).
     pub session_pin: Feature,
+    pub task_tokens: TaskTokens,
     /// The seed's machine-wide usage upload, removed from current servers.
     pub runtime_usage: Feature,
 }

@@ -23,6 +23,11 @@ pub(crate) enum TaskError {
     CodexHomeJoin(tokio::task::JoinError),
     #[error("task preparation timed out after {}", crate::go_duration::format_duration(*.0))]
     PrepareTimeout(std::time::Duration),
+    /// Upstream's words: a current server gives every task its own token.
+    #[error("server did not provide task-scoped auth token")]
+    NoTaskToken,
+    #[error("server provided non-task-scoped auth token")]
+    NotTaskScopedToken,
     #[error("prepare task temp dir: {0}")]
     TempDir(std::io::Error),
     #[error("cannot start {provider}: {source}")]

@@ -151,6 +151,7 @@ async fn execute(
     stops: Stops<'_>,
 ) -> Result<TaskOutcome, TaskError> {
     let provider = &runtime.provider;
+    check_task_token(kit, task)?;
     let agent = kit
         .agents
         .agent_for(provider)
@@ -225,6 +226,38 @@ async fn execute(
     .await)
 }
 
+/// An agent acts with the task's own token (`mat_…`). Only a server that has
+/// never shown it mints them (a seed server) gets the user's token passed on;
+/// once it has, a task without one fails before its agent starts, as upstream.
+fn check_task_token(kit: &TaskKit, task: &AgentTask) -> Result<(), TaskError> {
+    let features = &kit.server.features;
+    match agent_token(task.auth_token.as_deref(), features.issues_task_tokens())? {
+        AgentToken::Task => features.task_tokens.seen(),
+        AgentToken::Users => {
+            debug!(
+                "the server gives no task tokens (a seed server): the agent acts with the user's token"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Whose token the agent gets.
+#[derive(Debug, PartialEq, Eq)]
+enum AgentToken {
+    Task,
+    Users,
+}
+
+fn agent_token(given: Option<&str>, server_issues_them: bool) -> Result<AgentToken, TaskError> {
+    match given.map(str::trim).filter(|token| !token.is_empty()) {
+        Some(token) if token.starts_with("mat_") => Ok(AgentToken::Task),
+        Some(_) => Err(TaskError::NotTaskScopedToken),
+        None if server_issues_them => Err(TaskError::NoTaskToken),
+        None => Ok(AgentToken::Users),
+    }
+}
+
 /// Moves the task to running on the server. An unreadable answer (or a retry
 /// after a lost one) may hide a start that worked: the task's status tells.
 async fn start_on_server(kit: &TaskKit, task_id: &str) -> Result<(), TaskError> {
@@ -244,4 +277,42 @@ async fn start_on_server(kit: &TaskKit, task_id: &str) -> Result<(), TaskError> 
     }
     warn!(%error, "starting the task failed");
     Err(TaskError::Start(error))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_agent_never_gets_the_users_token_from_a_server_that_mints_task_tokens() {
+        assert_eq!(
+            agent_token(Some("mat_abc"), true).ok(),
+            Some(AgentToken::Task)
+        );
+        assert_eq!(
+            agent_token(Some("mat_abc"), false).ok(),
+            Some(AgentToken::Task)
+        );
+        assert!(matches!(
+            agent_token(None, true),
+            Err(TaskError::NoTaskToken)
+        ));
+        assert!(matches!(
+            agent_token(Some("  "), true),
+            Err(TaskError::NoTaskToken)
+        ));
+        assert!(matches!(
+            agent_token(Some("mul_personal"), false),
+            Err(TaskError::NotTaskScopedToken)
+        ));
+        assert_eq!(
+            agent_token(None, false).ok(),
+            Some(AgentToken::Users),
+            "a seed server has no task tokens"
+        );
+        assert_eq!(
+            TaskError::NoTaskToken.to_string(),
+            "server did not provide task-scoped auth token"
+        );
+    }
 }
