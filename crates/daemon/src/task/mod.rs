@@ -1,6 +1,6 @@
 //! One task, from claim to report. [`run`] reads top to bottom: book the task,
-//! start it on the server, prepare its directory, run the agent while streaming
-//! the transcript, settle the result. Each step is a file of this module:
+//! check its token, prepare its directory, start it on the server, run the agent
+//! while streaming the transcript, settle the result. Each step is a file of this module:
 //! `prepare`, `watch` (with `transcript`), `settle`.
 
 mod error;
